@@ -1,0 +1,65 @@
+"""The model registry: `@register_model` on a factory, `list_models(pattern)`, `create_model(name, ...)`."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+import keras
+
+from benchbench.registry import Registry, check
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    family: str
+    factory: Callable[..., keras.Model]
+    paper: str
+    # The configuration the variant is defined (and its parameter count quoted) at.
+    num_classes: int
+    image_size: int
+
+    def build_reference(self) -> keras.Model:
+        return self.factory(num_classes=self.num_classes, image_size=self.image_size)
+
+
+MODELS: Registry[ModelEntry] = Registry("model")
+
+
+def register_model(*, family: str, paper: str, num_classes: int = 1000, image_size: int = 224):
+    """Registers `factory(num_classes, image_size, **overrides) -> keras.Model` under its function name."""
+
+    def decorate(factory: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+        MODELS.add(factory.__name__, ModelEntry(factory.__name__, family, factory, paper, num_classes, image_size))
+        return factory
+
+    return decorate
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching an fnmatch pattern, sorted."""
+    return MODELS.names(pattern)
+
+
+def model_info(name: str) -> ModelEntry:
+    return MODELS.get(name)
+
+
+def create_model(name: str, *, num_classes: int, image_size: int, **overrides: Any) -> keras.Model:
+    """Builds a registered model taking (image_size, image_size, 3) RGB in [0, 255] and returning logits."""
+    entry = MODELS.get(name)
+    check(isinstance(num_classes, int) and num_classes >= 2, f"num_classes must be an integer >= 2, got {num_classes!r}")
+    check(isinstance(image_size, int) and image_size >= 8, f"image_size must be an integer >= 8, got {image_size!r}")
+    return entry.factory(num_classes=num_classes, image_size=image_size, **overrides)
+
+
+def load_model(path) -> keras.Model:
+    """Loads a `.keras` file saved from a benchbench model (our layers are registered once this module is imported)."""
+    return keras.saving.load_model(path)
+
+
+def count_params(model: keras.Model) -> int:
+    """Trainable parameters: what papers and timm quote (BatchNorm moving statistics are buffers, not parameters)."""
+    return sum(math.prod(w.shape) for w in model.trainable_weights)

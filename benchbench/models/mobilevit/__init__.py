@@ -1,0 +1,3 @@
+"""Mobile hybrid: MobileViT, convolutions for local and Transformers for global representations."""
+
+from benchbench.models.mobilevit import model  # noqa: F401  (registers the variants)

@@ -1,0 +1,40 @@
+"""ShiftViT's defining operation: the partial shift that replaces attention."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+
+def partial_shift(x, n_div: int):
+    """Shifts 4 groups of C // n_div channels of an NHWC map by one pixel, zero-filling the vacated border.
+
+    As in the paper (Wang et al. 2022, sec. 3.1) and microsoft/SPACH: with g = C // n_div, channels [0, g)
+    move left (out[:, :, w] = x[:, :, w + 1]), [g, 2g) right, [2g, 3g) up (out[:, h] = x[:, h + 1]),
+    [3g, 4g) down, and the remaining C - 4g channels pass through: 4 / n_div of the channels move.
+    """
+    g = x.shape[-1] // n_div
+    left, right, up, down, rest = (x[..., :g], x[..., g:2 * g], x[..., 2 * g:3 * g], x[..., 3 * g:4 * g],
+                                   x[..., 4 * g:])
+    zero_col = ops.zeros_like(left[:, :, :1])
+    zero_row = ops.zeros_like(up[:, :1])
+    left = ops.concatenate([left[:, :, 1:], zero_col], axis=2)
+    right = ops.concatenate([zero_col, right[:, :, :-1]], axis=2)
+    up = ops.concatenate([up[:, 1:], zero_row], axis=1)
+    down = ops.concatenate([zero_row, down[:, :-1]], axis=1)
+    return ops.concatenate([left, right, up, down, rest], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="benchbench")
+class PartialShift(layers.Layer):
+    """Layer form of `partial_shift`: no parameters, no FLOPs, just data movement."""
+
+    def __init__(self, n_div: int = 12, **kwargs):
+        super().__init__(**kwargs)
+        self.n_div = n_div
+
+    def call(self, x):
+        return partial_shift(x, self.n_div)
+
+    def get_config(self):
+        return {**super().get_config(), "n_div": self.n_div}

@@ -1,0 +1,34 @@
+"""Run under another Keras backend by test_backends.py: `KERAS_BACKEND=jax python backend_check.py DIR NAME...`.
+
+For each model saved by the TensorFlow side in DIR, it loads the .keras file, checks the outputs equal the
+TensorFlow ones, then builds the same model fresh and runs a forward pass and training steps.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import benchbench
+
+assert keras.backend.backend() != "tensorflow", keras.backend.backend()
+folder, names = Path(sys.argv[1]), sys.argv[2:]
+report = {}
+for name in names:
+    x = np.load(folder / f"{name}_x.npy")
+    expected = np.load(folder / f"{name}_y.npy")
+    loaded = benchbench.load_model(folder / f"{name}.keras")
+    max_diff = float(np.abs(np.asarray(loaded(x, training=False)) - expected).max())
+
+    keras.utils.set_random_seed(0)
+    model = benchbench.create_model(name, num_classes=expected.shape[1], image_size=x.shape[1])
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    labels = np.arange(len(x)) % expected.shape[1]
+    losses = [float(model.train_on_batch(x, labels)) for _ in range(4)]
+    forward = np.asarray(model(x, training=False))
+    report[name] = {"load_max_abs_diff": max_diff, "losses": losses, "forward_finite": bool(np.isfinite(forward).all()),
+                    "forward_shape": list(forward.shape)}
+print(json.dumps({"backend": keras.backend.backend(), "models": report}))

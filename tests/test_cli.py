@@ -1,0 +1,51 @@
+"""The `benchbench` console script: the models table and one-line errors with exit status 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "benchbench", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_models_table_lists_family_params_and_reference():
+    result = run("models", "shiftvit_t*")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["model", "family", "params", "(M)"]
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert set(rows) == {"shiftvit_t", "shiftvit_t_light"}
+    assert "19.61" in rows["shiftvit_t_light"] and "1000 cls @ 224 px" in rows["shiftvit_t_light"]
+    assert "arXiv 2201.10801" in rows["shiftvit_t"]
+    assert result.stderr == ""
+
+
+def test_models_markdown_format():
+    result = run("models", "mobilevit_xxs", "--format", "github")
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[1].startswith("|---")
+    assert "| 1.27 " in result.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["models", "vitt"], "no model matches 'vitt'; did you mean vit_tiny"),
+    (["modles"], "invalid choice: 'modles'"),
+    ([], "the following arguments are required: COMMAND"),
+    (["models", "--format", "html"], "invalid choice: 'html'"),
+])
+def test_usage_errors_are_one_line_with_exit_2(args, message):
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_console_script_is_installed():
+    import shutil
+    from pathlib import Path
+
+    script = shutil.which("benchbench") or str(Path(sys.executable).parent / "benchbench")
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "models" in result.stdout
