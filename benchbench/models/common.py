@@ -33,4 +33,6 @@ def stochastic_depth_rates(max_rate: float, depth: int) -> list[float]:
 
 
 def trunc_normal(std: float = 0.02) -> keras.initializers.Initializer:
-    return keras.initializers.TruncatedNormal(stddev=std)
+    """timm's `trunc_normal_(std=.02)`, used by SPACH and ml-cvnets, truncates at +-2 in absolute value, i.e.
+    100 standard deviations: a plain normal. Keras' TruncatedNormal cuts at 2 sigma (std 12 % lower)."""
+    return keras.initializers.RandomNormal(stddev=std)

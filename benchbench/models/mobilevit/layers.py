@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from benchbench.models.common import trunc_normal
+
 
 def unfold(x, patch_h: int, patch_w: int):
     """(B, H, W, C) -> (B, P, N, C) with P = patch_h * patch_w pixel offsets and N = (H/ph)(W/pw) patches.
@@ -35,7 +37,7 @@ class TransformerEncoder(layers.Layer):
     def __init__(self, dim: int, num_heads: int, ffn_dim: int, dropout: float, attention_dropout: float,
                  ffn_dropout: float, **kwargs):
         super().__init__(**kwargs)
-        init = keras.initializers.TruncatedNormal(stddev=0.02)
+        init = trunc_normal(0.02)
         self.ffn_dim = ffn_dim
         self.norm1 = layers.LayerNormalization(epsilon=1e-5, name="norm1")
         self.attn = layers.MultiHeadAttention(num_heads, dim // num_heads, dropout=attention_dropout,

@@ -12,6 +12,7 @@ import keras
 from keras import layers
 
 from benchbench.models._factory import register_model
+from benchbench.models.common import trunc_normal
 from benchbench.models.mobilevit.layers import MobileViTTransformer
 from benchbench.registry import check, configure
 
@@ -52,13 +53,14 @@ def build_mobilevit(cfg: MobileViTConfig, *, num_classes: int, image_size: int, 
     x = _conv_bn(x, min(cfg.last_expansion * cfg.channels[-1], 960), 1, name="conv_exp")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(cfg.classifier_dropout, name="head_drop")(x)
-    outputs = layers.Dense(num_classes, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-                           name="head")(x)
+    outputs = layers.Dense(num_classes, kernel_initializer=trunc_normal(0.02), name="head")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
 # ml-cvnets initialises convolutions with kaiming_normal (fan_out) and uses PyTorch BatchNorm defaults.
 _CONV_INIT = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
+# PyTorch's fan_out of a depthwise (C, 1, k, k) weight is C k^2, which is Keras' fan_in of a (k, k, C, 1) kernel.
+_DEPTHWISE_INIT = keras.initializers.VarianceScaling(2.0, mode="fan_in", distribution="untruncated_normal")
 
 
 def _conv_bn(x, filters: int, kernel: int, *, name: str, strides: int = 1, act: bool = True, depthwise: bool = False):
@@ -70,7 +72,7 @@ def _conv_bn(x, filters: int, kernel: int, *, name: str, strides: int = 1, act: 
         padding = "valid"
     if depthwise:
         x = layers.DepthwiseConv2D(kernel, strides, padding=padding, use_bias=False,
-                                   depthwise_initializer=_CONV_INIT, name=f"{name}_conv")(x)
+                                   depthwise_initializer=_DEPTHWISE_INIT, name=f"{name}_conv")(x)
     else:
         x = layers.Conv2D(filters, kernel, strides, padding=padding, use_bias=False, kernel_initializer=_CONV_INIT,
                           name=f"{name}_conv")(x)
@@ -120,7 +122,8 @@ def _variant(name: str, num_classes: int, image_size: int, overrides: dict, **de
 def mobilevit_xxs(*, num_classes: int, image_size: int, **overrides) -> keras.Model:
     """MobileViT-XXS: channels 16/24/48/64/80, d = 64/80/96, expansion 2; paper: 1.3M params, 69.0% top-1."""
     return _variant("mobilevit_xxs", num_classes, image_size, overrides, mv2_channels=(16, 24),
-                    channels=(48, 64, 80), dims=(64, 80, 96), expansion=2)
+                    channels=(48, 64, 80), dims=(64, 80, 96), expansion=2,
+                    dropout=0.05)  # ml-cvnets mobilevit_xx_small.yaml
 
 
 @register_model(family="mobilevit", paper=MOBILEVIT_PAPER, image_size=256)

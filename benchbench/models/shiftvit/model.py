@@ -111,7 +111,10 @@ def shiftvit_s(*, num_classes: int, image_size: int, **overrides) -> keras.Model
 @register_model(family="shiftvit", paper="keras.io 'A Vision Transformer without Attention' (CIFAR-10 recipe)",
                 num_classes=10, image_size=48)
 def shiftvit_keras(*, num_classes: int, image_size: int, **overrides) -> keras.Model:
-    """The keras.io CIFAR-10 configuration (48 px crops, embed 96, depths 2/4/8/2, MLP ratio 2, MLP dropout 0.2,
-    stochastic depth 0.2), built with the paper's shift of 4 / n_div of the channels."""
+    """The keras.io CIFAR-10 hyper-parameters (48 px crops, embed 96, depths 2/4/8/2, MLP ratio 2, MLP dropout
+    0.2, stochastic depth 0.2) on the official SPACH structure: GroupNorm(1) (the tutorial uses channel
+    LayerNorm), norms after the patch embedding and before pooling (the tutorial has neither), one linear
+    drop-path schedule over all blocks (the tutorial restarts it per stage), and the paper's shift of 4 / n_div
+    of the channels (the tutorial shifts half of them at C = 96)."""
     return _variant("shiftvit_keras", num_classes, image_size, overrides,
                     depths=(2, 4, 8, 2), mlp_ratio=2.0, dropout=0.2, drop_path_rate=0.2)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from benchbench.models.common import trunc_normal
+
 
 @keras.saving.register_keras_serializable(package="benchbench")
 class TokenEmbedding(layers.Layer):
@@ -21,7 +23,7 @@ class TokenEmbedding(layers.Layer):
 
     def build(self, input_shape):
         num_tokens, dim = input_shape[1] + int(self.class_token), input_shape[2]
-        init = keras.initializers.TruncatedNormal(stddev=self.init_std)
+        init = trunc_normal(self.init_std)
         self.cls = self.add_weight(shape=(1, 1, dim), initializer="zeros", name="cls") if self.class_token else None
         self.position = self.add_weight(shape=(1, num_tokens, dim), initializer=init, name="position")
 
