@@ -38,6 +38,9 @@ def _import_backend_quietly() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    import logging
+
+    logging.getLogger("absl").setLevel(logging.ERROR)  # TFDS warns about folders it merely probed
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -59,6 +62,55 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from benchbench.data import DATASETS, resolve_data_dir
+
+    data_dir = resolve_data_dir(args.data_dir)
+    rows = []
+    for name in DATASETS.names():
+        spec = DATASETS.get(name)
+        sizes = spec.split_sizes()
+        rows.append([name, spec.num_classes, spec.native_size or "varies", spec.default_image_size,
+                     f"{sizes['train']} / {sizes['val']} / {sizes['test']}", spec.augment,
+                     "yes" if spec.is_present(data_dir) else "no", spec.source])
+    print(tabulate(rows, headers=["dataset", "classes", "native px", "train px", "train / val / test", "augment",
+                                  "present", "source"], tablefmt=args.format, disable_numparse=True))
+    return 0
+
+
+def cmd_data_download(args: argparse.Namespace) -> int:
+    from benchbench.data import get_dataset, resolve_data_dir
+
+    spec = get_dataset(args.name)
+    data_dir = resolve_data_dir(args.data_dir)
+    if not spec.download:
+        print(f"{spec.name} needs no download ({spec.source})")
+        return 0
+    spec.prepare(data_dir)
+    print(f"{spec.name} is ready in {data_dir or 'the TFDS default directory'}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import json
+
+    from benchbench.run import RunConfig, apply_sets, execute, validate
+
+    config = RunConfig(model=args.model, dataset=args.dataset)
+    given = {k: getattr(args, k) for k in ("seed", "epochs", "batch_size", "image_size") if getattr(args, k) is not None}
+    config = apply_sets(config, [f"{k}={v}" for k, v in given.items()] + args.set)
+    validate(config)
+    record = execute(config, out_dir=args.out, data_dir=args.data_dir, resume=args.resume,
+                     verbose=1 if sys.stdout.isatty() else 2)
+    summary = {k: record[k] for k in ("run_id", "config_hash", "params", "gflops", "train_images_per_second",
+                                      "inference_latency_ms", "peak_memory_mb", "wall_seconds")}
+    print(f"run directory: {args.out}/{record['run_id']}")
+    print(json.dumps({**summary, **{k: v for k, v in record["metrics"].items() if k != "history"}}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="benchbench", description="Benchmark image classifiers: ViT, ShiftViT, MobileViT, CNNs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
@@ -67,6 +119,34 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--format", default="simple", choices=["simple", "github", "plain"],
                         help="table format (github: markdown)")
     models.set_defaults(func=cmd_models)
+
+    datasets = sub.add_parser("datasets", help="list data sets with their splits and whether each is on disk")
+    datasets.add_argument("--data-dir", help="TFDS data directory (default: $BENCHBENCH_DATA_DIR, else TFDS's)")
+    datasets.add_argument("--format", default="simple", choices=["simple", "github", "plain"])
+    datasets.set_defaults(func=cmd_datasets)
+
+    data = sub.add_parser("data", help="prepare data sets (the only command that downloads)")
+    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser, metavar="ACTION")
+    download = data_sub.add_parser("download", help="download and prepare a data set with TFDS")
+    download.add_argument("name")
+    download.add_argument("--data-dir")
+    download.set_defaults(func=cmd_data_download)
+
+    run = sub.add_parser("run", help="train one model on one data set with one seed, and measure it")
+    run.add_argument("--model", required=True)
+    run.add_argument("--dataset", required=True)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--epochs", type=int)
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--image-size", type=int)
+    run.add_argument("--data-dir")
+    run.add_argument("--out", default="runs", help="parent of the run directory (default: runs/)")
+    run.add_argument("--tracking", default="none", choices=["none"],
+                     help="experiment tracking (W&B arrives with studies)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a recipe field (e.g. learning_rate=5e-4) or a model option (model.depth=6)")
+    run.add_argument("--resume", action="store_true", help="continue the run from its last finished epoch")
+    run.set_defaults(func=cmd_run)
     return parser
 
 
@@ -75,9 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         _import_backend_quietly()
         return args.func(args)
-    except UsageError as error:
+    except (UsageError, ValueError, FileExistsError) as error:  # ValueError: bad names, values, overrides
         print(f"benchbench: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except RuntimeError as error:  # DataMissingError and other failures of the world, not of the command line
+        print(f"benchbench: error: {error}", file=sys.stderr)
+        return EXIT_RUNTIME
     except KeyboardInterrupt:
         print("benchbench: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,7 @@
+"""Data: dataset specs behind a registry, and the tf.data input pipeline."""
+
+from benchbench.data.specs import (DATASETS, DataMissingError, DatasetSpec, get_dataset, list_datasets,
+                                   register_dataset, resolve_data_dir)
+
+__all__ = ["DATASETS", "DataMissingError", "DatasetSpec", "get_dataset", "list_datasets", "register_dataset",
+           "resolve_data_dir"]

@@ -1,0 +1,126 @@
+"""Cost measurements for a run: forward FLOPs from the traced graph, step timing, latency, memory, environment."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import time
+
+import keras
+import numpy as np
+
+# Matrix-multiply-like ops: 2 FLOPs per multiply-accumulate. Element-wise ops, normalisations and softmax are
+# not counted (the convention of the papers' FLOP figures, which quote multiply-accumulates).
+_MATMUL_OPS = {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum", "Conv2D",
+               "DepthwiseConv2dNative"}
+
+
+def forward_flops(model: keras.Model, image_size: int) -> int:
+    """FLOPs of one image's forward pass, counted op by op on the TensorFlow graph the model traces to."""
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: model(x, training=False), autograph=False)
+    graph = fn.get_concrete_function(tf.TensorSpec([1, image_size, image_size, 3], tf.float32)).graph
+    return sum(_op_flops(op) for op in graph.get_operations() if op.type in _MATMUL_OPS)
+
+
+def _op_flops(op) -> int:
+    out = [int(d) for d in op.outputs[0].shape]
+    if op.type in ("Conv2D", "DepthwiseConv2dNative"):
+        kh, kw, cin, _ = (int(d) for d in op.inputs[1].shape)
+        per_output = kh * kw * (cin if op.type == "Conv2D" else 1)
+        return 2 * math.prod(out) * per_output
+    if op.type == "Einsum":
+        equation = op.get_attr("equation").decode()
+        inputs, output = equation.split("->")
+        sizes = {}
+        for spec, tensor in zip(inputs.split(","), op.inputs):
+            sizes.update(zip(spec, (int(d) for d in tensor.shape)))
+        contracted = [sizes[c] for c in set(inputs.replace(",", "")) - set(output)]
+        return 2 * math.prod(out) * math.prod(contracted)
+    a = [int(d) for d in op.inputs[0].shape]  # MatMul / BatchMatMul: contraction over a's inner axis
+    transposed = op.get_attr("transpose_a") if op.type == "MatMul" else op.get_attr("adj_x")
+    return 2 * math.prod(out) * (a[-2] if transposed else a[-1])
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Times individual training steps inside fit: whole short fits swing 2x on these machines."""
+
+    def __init__(self, skip: int = 3):
+        super().__init__()
+        self.skip, self.seen, self.durations = skip, 0, []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen > self.skip:
+            self.durations.append(time.perf_counter() - self._start)
+
+    def median_step_seconds(self) -> float | None:
+        return statistics.median(self.durations) if self.durations else None
+
+
+def inference_latency_ms(model: keras.Model, image_size: int, warmup: int = 3, repeats: int = 20) -> float:
+    """Median batch-1 latency of the compiled predict step."""
+    x = np.zeros((1, image_size, image_size, 3), "float32")
+    for _ in range(warmup):
+        model.predict_on_batch(x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.predict_on_batch(x)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def peak_memory() -> dict:
+    """Peak accelerator memory where there is one, else the process's peak resident set size."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            return {"peak_memory_mb": tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20,
+                    "memory_kind": "gpu_peak"}
+    return {"peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "memory_kind": "host_peak_rss"}
+
+
+def environment() -> dict:
+    info = {"python": platform.python_version(), "keras": keras.__version__, "backend": keras.backend.backend(),
+            "numpy": np.__version__, "platform": platform.platform(), "device": _device(), "cpu_count": os.cpu_count(),
+            "git_commit": _git_commit()}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        info["tensorflow"] = tf.__version__
+    return info
+
+
+def _device() -> str:
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    try:
+        with open("/proc/cpuinfo") as f:
+            match = re.search(r"model name\s*:\s*(.+)", f.read())
+        return f"CPU: {match.group(1).strip()}" if match else "CPU"
+    except OSError:
+        return f"CPU: {platform.processor() or 'unknown'}"
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(__file__), capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

@@ -1,0 +1,265 @@
+"""One run: spec -> data -> model -> fit -> evaluate -> record. Seeded, bitwise reproducible on CPU, resumable.
+
+A run directory holds `state.json` (the commit point, written last and atomically), the epoch checkpoint it
+names (model weights with optimizer state), the best-validation weights, and finally `run.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+RECIPE_FIELDS_DOC = "run config fields, or model.<option> for the model's own options"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    model: str
+    dataset: str
+    seed: int = 0
+    epochs: int = 10
+    batch_size: int = 64
+    image_size: int | None = None  # None: the dataset's default training size
+    # Recipe: AdamW, linear warm-up then cosine decay (keras.io ShiftViT / the lecture).
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_fraction: float = 0.1
+    min_lr_ratio: float = 0.0
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    label_smoothing: float = 0.0
+    augment: str | None = None  # None: the dataset's default
+    val_size: int | None = None  # None: the dataset's default
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (mixed precision)
+    jit_compile: bool = False
+    model_args: tuple[tuple[str, Any], ...] = ()  # model.<key>=<value> overrides, sorted
+
+    def resolved(self) -> dict:
+        return {**dataclasses.asdict(self), "model_args": dict(self.model_args)}
+
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.resolved(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def run_name(self) -> str:
+        return f"{self.model}_{self.dataset}_s{self.seed}_{self.hash()}"
+
+
+def parse_value(raw: str, kind: Any) -> Any:
+    """Parses a --set value for a field of the given annotation string."""
+    kind = str(kind)
+    if raw.lower() in ("none", "null") and "None" in kind:
+        return None
+    if kind.startswith("bool"):
+        if raw.lower() in ("true", "1", "yes"):
+            return True
+        if raw.lower() in ("false", "0", "no"):
+            return False
+        raise ValueError(f"expected true or false, got {raw!r}")
+    if kind.startswith("int"):
+        return int(raw)
+    if kind.startswith("float"):
+        return float(raw)
+    return raw
+
+
+def apply_sets(config: RunConfig, assignments: list[str]) -> RunConfig:
+    """Applies KEY=VALUE overrides; unknown keys and unparsable values raise ValueError naming the key."""
+    fields = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+    changes: dict[str, Any] = {}
+    model_args = dict(config.model_args)
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        if key.startswith("model."):
+            model_args[key[len("model."):]] = _literal(raw)
+            continue
+        if key not in fields or key in ("model", "dataset", "model_args"):
+            raise ValueError(f"--set: unknown key {key!r}; valid keys: {', '.join(sorted(set(fields) - {'model', 'dataset', 'model_args'}))}, or model.<option>")
+        try:
+            changes[key] = parse_value(raw, fields[key])
+        except ValueError as error:
+            raise ValueError(f"--set {key}: {error}") from None
+    return dataclasses.replace(config, **changes, model_args=tuple(sorted(model_args.items())))
+
+
+def _literal(raw: str) -> Any:
+    import ast
+
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return {"true": True, "false": False}.get(raw.lower(), raw)
+
+
+def validate(config: RunConfig) -> None:
+    """Usage-level checks that need no data and no model."""
+    from benchbench.data import get_dataset
+    from benchbench.data.pipeline import AUGMENTATIONS
+    from benchbench.models import model_info
+
+    model_info(config.model)
+    spec = get_dataset(config.dataset)
+    checks = [
+        (config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}"),
+        (config.batch_size >= 1, f"batch_size must be >= 1, got {config.batch_size}"),
+        (config.learning_rate > 0, f"learning_rate must be > 0, got {config.learning_rate}"),
+        (0 <= config.warmup_fraction < 1, f"warmup_fraction must be in [0, 1), got {config.warmup_fraction}"),
+        (0 <= config.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {config.label_smoothing}"),
+        (config.precision in ("fp32", "bf16", "fp16"), f"precision must be fp32, bf16 or fp16, got {config.precision!r}"),
+        (config.augment is None or config.augment in AUGMENTATIONS,
+         f"augment must be one of {', '.join(AUGMENTATIONS)}, got {config.augment!r}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+    if config.val_size is not None:
+        spec.check_val_size(config.val_size)
+    if spec.split_sizes(config.val_size)["train"] < config.batch_size:
+        raise ValueError(f"batch_size {config.batch_size} exceeds the {spec.name} training split")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_save(model, path: Path, weights_only: bool = False) -> None:
+    suffix = ".weights.h5" if weights_only else ".keras"
+    tmp = path.with_name(f".tmp{suffix}")
+    model.save_weights(tmp) if weights_only else model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _rng_variables(model) -> list:
+    # Keras' save/load_weights skip SeedGenerator states (dropout, stochastic depth), so the run checkpoints
+    # them itself: without them a resumed run would draw different masks than an uninterrupted one.
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def execute(config: RunConfig, *, out_dir: str = "runs", data_dir: str | None = None, resume: bool = False,
+            verbose: int = 1) -> dict:
+    """Runs (or resumes) one training run and returns its record (also written to run.json)."""
+    import keras
+    import tensorflow as tf
+
+    from benchbench.data import get_dataset, resolve_data_dir
+    from benchbench.data.pipeline import eval_batches, train_batches
+    from benchbench.measure import StepTimer, environment, forward_flops, inference_latency_ms, peak_memory
+    from benchbench.models import count_params, create_model
+
+    validate(config)
+    spec = get_dataset(config.dataset)
+    data_dir = resolve_data_dir(data_dir)
+    spec.require_present(data_dir)  # before any model is built: training never downloads
+
+    run_dir = Path(out_dir) / config.run_name()
+    state_path = run_dir / "state.json"
+    if run_dir.exists() and not resume:
+        raise FileExistsError(f"{run_dir} exists: pass --resume to continue it, or choose another --out")
+    if (run_dir / "run.json").exists():
+        return json.loads((run_dir / "run.json").read_text())
+    wall_start = time.time()
+
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    policy = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}[config.precision]
+    keras.mixed_precision.set_global_policy(policy)
+
+    image_size = config.image_size or spec.default_image_size
+    augment = config.augment or spec.augment
+    sizes = spec.split_sizes(config.val_size)
+    examples = {split: spec.load(split, data_dir, config.val_size).cache() for split in ("train", "val", "test")}
+    evaluation = {split: eval_batches(examples[split], image_size=image_size, batch_size=config.batch_size,
+                                      num_classes=spec.num_classes) for split in ("val", "test")}
+
+    model = create_model(config.model, num_classes=spec.num_classes, image_size=image_size, **dict(config.model_args))
+    steps_per_epoch = sizes["train"] // config.batch_size
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = int(config.warmup_fraction * total_steps)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup_steps else config.learning_rate, max(1, total_steps - warmup_steps),
+        alpha=config.min_lr_ratio, warmup_target=config.learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps)
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, beta_1=config.beta_1,
+                                       beta_2=config.beta_2)
+    # No decay on biases, norm scales and embeddings' 1-D parameters (timm, DeiT convention).
+    optimizer.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if len(v.shape) <= 1])
+    top_k = min(5, spec.num_classes)
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
+                  metrics=[keras.metrics.CategoricalAccuracy(name="top1"),
+                           keras.metrics.TopKCategoricalAccuracy(k=top_k, name="top5")],
+                  jit_compile=config.jit_compile)
+
+    run_dir.mkdir(parents=True, exist_ok=True)  # only now: bad model options fail above with nothing written
+    state = {"epoch": 0, "history": [], "best_val_top1": -1.0, "best_epoch": None, "checkpoint": None,
+             "train_seconds": 0.0}
+    if state_path.exists():
+        state = json.loads(state_path.read_text())
+        optimizer.build(model.trainable_variables)
+        model.load_weights(run_dir / state["checkpoint"])  # weights, optimizer moments and step
+        for variable, value in zip(_rng_variables(model), state["rng"], strict=True):
+            variable.assign(value)
+
+    trained_before = state["train_seconds"]
+    timer = StepTimer()
+    for epoch in range(state["epoch"], config.epochs):
+        epoch_start = time.time()
+        train = train_batches(examples["train"], sizes["train"], image_size=image_size,
+                              batch_size=config.batch_size, num_classes=spec.num_classes, seed=config.seed,
+                              epoch=epoch, augment=augment)
+        fit = model.fit(train, epochs=epoch + 1, initial_epoch=epoch, validation_data=evaluation["val"],
+                        callbacks=[timer], shuffle=False, verbose=verbose)
+        logs = {key: float(values[-1]) for key, values in fit.history.items()}
+        logs["epoch"] = epoch + 1
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        state["history"].append(logs)
+        if logs["val_top1"] > state["best_val_top1"]:
+            state["best_val_top1"], state["best_epoch"] = logs["val_top1"], epoch + 1
+            _atomic_save(model, run_dir / "best.weights.h5", weights_only=True)
+        checkpoint = f"epoch{epoch + 1:04d}.keras"
+        _atomic_save(model, run_dir / checkpoint)
+        previous, state["checkpoint"], state["epoch"] = state["checkpoint"], checkpoint, epoch + 1
+        state["rng"] = [keras.ops.convert_to_numpy(v).tolist() for v in _rng_variables(model)]
+        state["train_seconds"] += time.time() - epoch_start
+        _atomic_write_text(state_path, json.dumps(state, indent=1))
+        if previous and previous != checkpoint:
+            (run_dir / previous).unlink(missing_ok=True)
+
+    sum_epoch_seconds = state["train_seconds"] - trained_before
+    model.load_weights(run_dir / "best.weights.h5")
+    test = model.evaluate(evaluation["test"], verbose=0, return_dict=True)
+    step = timer.median_step_seconds()
+    record = {
+        "run_id": config.run_name(),
+        "config": config.resolved(),
+        "config_hash": config.hash(),
+        "seed": config.seed,
+        "resolved": {"image_size": image_size, "augment": augment, "splits": sizes, "steps_per_epoch": steps_per_epoch,
+                     "data_dir": data_dir},
+        "metrics": {"test_top1": test["top1"], "test_top5": test["top5"], "test_loss": test["loss"],
+                    "best_val_top1": state["best_val_top1"], "best_epoch": state["best_epoch"],
+                    "history": state["history"]},
+        "params": count_params(model),
+        "gflops": forward_flops(model, image_size) / 1e9,
+        "train_images_per_second": config.batch_size / step if step else None,
+        "train_step_seconds_median": step,
+        "inference_latency_ms": inference_latency_ms(model, image_size),
+        **peak_memory(),
+        # Training time summed over the epochs (across resumptions) plus this invocation's set-up and evaluation.
+        "wall_seconds": state["train_seconds"] + (time.time() - wall_start) - sum_epoch_seconds,
+        "environment": environment(),
+    }
+    _atomic_write_text(run_dir / "run.json", json.dumps(record, indent=1))
+    (run_dir / state["checkpoint"]).unlink(missing_ok=True)  # finished: the record and best weights remain
+    return record

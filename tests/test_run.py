@@ -1,0 +1,138 @@
+"""`benchbench run`: the record it writes, bitwise reproducibility, SIGKILL-and-resume, and bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+ARGS = ["--model", "vit_tiny", "--dataset", "synthetic", "--epochs", "3", "--batch-size", "32",
+        "--set", "model.depth=2", "--set", "warmup_fraction=0.2"]
+
+
+def cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "benchbench", *args], capture_output=True, text=True,
+                          timeout=600, **kwargs)
+
+
+def start(out):
+    return subprocess.Popen([sys.executable, "-m", "benchbench", "run", *ARGS, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_dir(out: Path) -> Path:
+    (only,) = [p for p in out.iterdir() if p.is_dir()]
+    return only
+
+
+def weights(path: Path) -> dict:
+    arrays = {}
+    with h5py.File(path) as f:
+        f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return arrays
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    result = cli("run", *ARGS, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+@pytest.mark.slow
+def test_run_writes_a_complete_record(reference):
+    out, result = reference
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    record = json.loads((run_dir(out) / "run.json").read_text())
+    assert last["run_id"] == record["run_id"] and last["test_top1"] == record["metrics"]["test_top1"]
+    assert record["config"]["model_args"] == {"depth": 2} and len(record["config_hash"]) == 12
+    assert len(record["metrics"]["history"]) == 3
+    assert record["metrics"]["history"][-1]["epoch"] == 3
+    assert record["metrics"]["best_val_top1"] == max(h["val_top1"] for h in record["metrics"]["history"])
+    # The class-coloured synthetic data is learnable: three epochs beat chance (10 %) clearly.
+    assert record["metrics"]["test_top1"] > 0.3
+    assert record["params"] > 1e5 and record["gflops"] > 0.01
+    assert record["train_images_per_second"] > 0 and record["inference_latency_ms"] > 0
+    assert record["peak_memory_mb"] > 0 and record["wall_seconds"] > 0
+    env = record["environment"]
+    assert env["backend"] == "tensorflow" and env["keras"] and env["tensorflow"] and env["git_commit"]
+    assert sorted(p.name for p in run_dir(out).iterdir()) == ["best.weights.h5", "run.json", "state.json"]
+
+
+@pytest.mark.slow
+def test_same_command_twice_is_bitwise_identical(reference, tmp_path):
+    out, _ = reference
+    again = cli("run", *ARGS, "--out", str(tmp_path))
+    assert again.returncode == 0, again.stderr[-3000:]
+    a = json.loads((run_dir(out) / "run.json").read_text())["metrics"]
+    b = json.loads((run_dir(tmp_path) / "run.json").read_text())["metrics"]
+    assert a == b
+    wa, wb = weights(run_dir(out) / "best.weights.h5"), weights(run_dir(tmp_path) / "best.weights.h5")
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, tmp_path):
+    out, _ = reference
+    process = start(tmp_path)
+    deadline = time.time() + 300
+    state = None
+    while time.time() < deadline and process.poll() is None:
+        states = list(tmp_path.glob("*/state.json"))
+        if states and json.loads(states[0].read_text())["epoch"] >= 1:
+            state = states[0]
+            break
+        time.sleep(0.2)
+    assert state is not None, "the run never finished an epoch"
+    os.kill(process.pid, signal.SIGKILL)  # mid-way through epoch 2
+    process.wait()
+    assert not (state.parent / "run.json").exists()
+
+    resumed = cli("run", *ARGS, "--out", str(tmp_path), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = json.loads((run_dir(out) / "run.json").read_text())["metrics"]
+    b = json.loads((state.parent / "run.json").read_text())["metrics"]
+    assert a == b
+    wa, wb = weights(run_dir(out) / "best.weights.h5"), weights(state.parent / "best.weights.h5")
+    for name in wa:
+        np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
+
+
+def test_existing_run_without_resume_is_a_usage_error(reference):
+    out, _ = reference
+    result = cli("run", *ARGS, "--out", str(out))
+    assert result.returncode == 2 and "pass --resume" in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--set", "lr=0.1"], "unknown key 'lr'"),
+    (["--set", "learning_rate=fast"], "--set learning_rate: could not convert"),
+    (["--set", "precision=fp8"], "precision must be fp32, bf16 or fp16"),
+    (["--set", "model.dept=3"], "has no option 'dept'"),
+    (["--set", "noequals"], "expects KEY=VALUE"),
+    (["--model", "vit_tiniest"], "unknown model 'vit_tiniest'; did you mean vit_tiny"),
+    (["--dataset", "cifar1000"], "unknown dataset 'cifar1000'"),
+])
+def test_bad_input_exits_2_and_writes_nothing(extra, message, tmp_path):
+    args = ["--model", "vit_tiny", "--dataset", "digits", "--epochs", "1", *extra]
+    result = cli("run", *args, "--out", str(tmp_path / "runs"))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_dataset_exits_1_before_building_anything(tmp_path):
+    result = cli("run", "--model", "vit_tiny", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"),
+                 "--out", str(tmp_path / "runs"))
+    assert result.returncode == 1
+    assert f"benchbench data download cifar10 --data-dir {tmp_path / 'data'}" in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "runs").exists()
