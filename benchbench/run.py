@@ -150,6 +150,16 @@ def execute(config: RunConfig, *, out_dir: str = "runs", data_dir: str | None = 
             verbose: int = 1) -> dict:
     """Runs (or resumes) one training run and returns its record (also written to run.json)."""
     import keras
+
+    previous_policy = keras.mixed_precision.global_policy()
+    try:
+        return _execute(config, out_dir=out_dir, data_dir=data_dir, resume=resume, verbose=verbose)
+    finally:  # the precision policy is process-global: leave it as we found it for the next run
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: bool, verbose: int) -> dict:
+    import keras
     import tensorflow as tf
 
     from benchbench.data import get_dataset, resolve_data_dir
@@ -183,6 +193,9 @@ def execute(config: RunConfig, *, out_dir: str = "runs", data_dir: str | None = 
                                       num_classes=spec.num_classes) for split in ("val", "test")}
 
     model = create_model(config.model, num_classes=spec.num_classes, image_size=image_size, **dict(config.model_args))
+    if policy != "float32":  # mixed precision: compute in 16 bits, but hand float32 logits to loss and metrics
+        logits = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(model.outputs[0])
+        model = keras.Model(model.inputs, logits, name=model.name)
     steps_per_epoch = sizes["train"] // config.batch_size
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = int(config.warmup_fraction * total_steps)

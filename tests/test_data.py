@@ -104,3 +104,29 @@ def test_pipeline_throughput_far_exceeds_a_training_step():
                                   augment="pad_crop_flip"):
             seen += x.shape[0]
     assert seen / (time.perf_counter() - start) > 2_000
+
+
+def test_datasets_command_lists_sizes_and_presence(tmp_path, capsys):
+    from benchbench.cli import main
+
+    assert main(["datasets", "--data-dir", str(tmp_path)]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert set(rows) == set(list_datasets())
+    assert "1257 / 180 / 360" in rows["digits"] and rows["digits"].split()[10] == "yes"
+    assert "40000 / 10000 / 10000" in rows["cifar10"] and rows["cifar10"].split()[10] == "no"
+
+
+def test_data_download_prepares_through_tfds(tmp_path, capsys, monkeypatch):
+    """`data download` calls TFDS's download_and_prepare (mocked by TFDS itself: no network here) on the
+    directory from --data-dir, else $BENCHBENCH_DATA_DIR."""
+    from benchbench.cli import main
+
+    monkeypatch.setenv("BENCHBENCH_DATA_DIR", str(tmp_path / "from_env"))
+    with tfds.testing.mock_data(num_examples=4), \
+            mock.patch.object(tfds.core.DatasetBuilder, "download_and_prepare") as prepare:
+        assert main(["data", "download", "cifar10"]) == 0
+    prepare.assert_called_once()
+    assert f"cifar10 is ready in {tmp_path / 'from_env'}" in capsys.readouterr().out
+    assert main(["data", "download", "digits"]) == 0
+    assert "needs no download" in capsys.readouterr().out
+    assert main(["data", "download", "imagenet"]) == 2

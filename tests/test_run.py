@@ -67,6 +67,26 @@ def test_run_writes_a_complete_record(reference):
 
 
 @pytest.mark.slow
+def test_input_pipeline_outpaces_the_model(reference):
+    """The same pipeline the run used, alone, delivers well over 5x the images/s the model trained at."""
+    from benchbench.data import get_dataset
+    from benchbench.data.pipeline import train_batches
+
+    out, _ = reference
+    record = json.loads((run_dir(out) / "run.json").read_text())
+    spec = get_dataset("synthetic")
+    examples = spec.load("train", None).cache()
+    n = spec.split_sizes()["train"]
+    list(examples)
+    start, seen = time.perf_counter(), 0
+    for epoch in range(10):
+        for x, _ in train_batches(examples, n, image_size=32, batch_size=32, num_classes=10, seed=0, epoch=epoch,
+                                  augment="pad_crop_flip"):
+            seen += x.shape[0]
+    assert seen / (time.perf_counter() - start) > 5 * record["train_images_per_second"]
+
+
+@pytest.mark.slow
 def test_same_command_twice_is_bitwise_identical(reference, tmp_path):
     out, _ = reference
     again = cli("run", *ARGS, "--out", str(tmp_path))
@@ -136,3 +156,14 @@ def test_missing_dataset_exits_1_before_building_anything(tmp_path):
     assert result.returncode == 1
     assert f"benchbench data download cifar10 --data-dir {tmp_path / 'data'}" in result.stderr
     assert result.stderr.count("\n") == 1 and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("setting", ["precision=bf16", "precision=fp16", "jit_compile=true"])
+def test_mixed_precision_and_xla_runs(setting, tmp_path):
+    result = cli("run", "--model", "shiftvit_keras", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
+                 "--set", "model.depths=(1, 1, 1, 1)", "--set", setting, "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((run_dir(tmp_path) / "run.json").read_text())
+    assert np.isfinite(record["metrics"]["test_loss"]) and record["metrics"]["test_top1"] > 0.1
+    key, value = setting.split("=")
+    assert str(record["config"][key]).lower() == value
