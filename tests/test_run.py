@@ -68,22 +68,25 @@ def test_run_writes_a_complete_record(reference):
 
 @pytest.mark.slow
 def test_input_pipeline_outpaces_the_model(reference):
-    """The same pipeline the run used, alone, delivers well over 5x the images/s the model trained at."""
+    """The pipeline at the run's image size, batch and augmentation delivers over 5x the images/s the model
+    trained at. Measured on digits' 1,257-image epochs: synthetic's 256-image epochs would mostly time the
+    fixed per-epoch set-up, which real data sets amortise over thousands of images."""
     from benchbench.data import get_dataset
     from benchbench.data.pipeline import train_batches
 
     out, _ = reference
     record = json.loads((run_dir(out) / "run.json").read_text())
-    spec = get_dataset("synthetic")
+    spec = get_dataset("digits")
     examples = spec.load("train", None).cache()
     n = spec.split_sizes()["train"]
-    list(examples)
+    list(examples)  # the cache is filled during a run's first epoch
     start, seen = time.perf_counter(), 0
-    for epoch in range(10):
+    for epoch in range(4):
         for x, _ in train_batches(examples, n, image_size=32, batch_size=32, num_classes=10, seed=0, epoch=epoch,
                                   augment="pad_crop_flip"):
             seen += x.shape[0]
-    assert seen / (time.perf_counter() - start) > 5 * record["train_images_per_second"]
+    pipeline = seen / (time.perf_counter() - start)
+    assert pipeline > 5 * record["train_images_per_second"], (pipeline, record["train_images_per_second"])
 
 
 @pytest.mark.slow
