@@ -96,12 +96,10 @@ def cmd_data_download(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import json
 
-    from benchbench.run import RunConfig, apply_sets, execute, validate
+    from benchbench.run import RunConfig, apply_sets, execute
 
-    config = RunConfig(model=args.model, dataset=args.dataset)
     given = {k: getattr(args, k) for k in ("seed", "epochs", "batch_size", "image_size") if getattr(args, k) is not None}
-    config = apply_sets(config, [f"{k}={v}" for k, v in given.items()] + args.set)
-    validate(config)
+    config = apply_sets(RunConfig(model=args.model, dataset=args.dataset, **given), args.set)
     record = execute(config, out_dir=args.out, data_dir=args.data_dir, resume=args.resume,
                      verbose=1 if sys.stdout.isatty() else 2)
     summary = {k: record[k] for k in ("run_id", "config_hash", "params", "gflops", "train_images_per_second",

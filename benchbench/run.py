@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-RECIPE_FIELDS_DOC = "run config fields, or model.<option> for the model's own options"
-
+from benchbench.registry import check
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
@@ -69,7 +68,7 @@ def parse_value(raw: str, kind: Any) -> Any:
 
 def apply_sets(config: RunConfig, assignments: list[str]) -> RunConfig:
     """Applies KEY=VALUE overrides; unknown keys and unparsable values raise ValueError naming the key."""
-    fields = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+    fields = {f.name: f.type for f in dataclasses.fields(RunConfig) if f.name not in ("model", "dataset", "model_args")}
     changes: dict[str, Any] = {}
     model_args = dict(config.model_args)
     for item in assignments:
@@ -79,8 +78,8 @@ def apply_sets(config: RunConfig, assignments: list[str]) -> RunConfig:
         if key.startswith("model."):
             model_args[key[len("model."):]] = _literal(raw)
             continue
-        if key not in fields or key in ("model", "dataset", "model_args"):
-            raise ValueError(f"--set: unknown key {key!r}; valid keys: {', '.join(sorted(set(fields) - {'model', 'dataset', 'model_args'}))}, or model.<option>")
+        if key not in fields:
+            raise ValueError(f"--set: unknown key {key!r}; valid keys: {', '.join(sorted(fields))}, or model.<option>")
         try:
             changes[key] = parse_value(raw, fields[key])
         except ValueError as error:
@@ -105,23 +104,18 @@ def validate(config: RunConfig) -> None:
 
     model_info(config.model)
     spec = get_dataset(config.dataset)
-    checks = [
-        (config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}"),
-        (config.batch_size >= 1, f"batch_size must be >= 1, got {config.batch_size}"),
-        (config.learning_rate > 0, f"learning_rate must be > 0, got {config.learning_rate}"),
-        (0 <= config.warmup_fraction < 1, f"warmup_fraction must be in [0, 1), got {config.warmup_fraction}"),
-        (0 <= config.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {config.label_smoothing}"),
-        (config.precision in ("fp32", "bf16", "fp16"), f"precision must be fp32, bf16 or fp16, got {config.precision!r}"),
-        (config.augment is None or config.augment in AUGMENTATIONS,
-         f"augment must be one of {', '.join(AUGMENTATIONS)}, got {config.augment!r}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(message)
+    check(config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}")
+    check(config.batch_size >= 1, f"batch_size must be >= 1, got {config.batch_size}")
+    check(config.learning_rate > 0, f"learning_rate must be > 0, got {config.learning_rate}")
+    check(0 <= config.warmup_fraction < 1, f"warmup_fraction must be in [0, 1), got {config.warmup_fraction}")
+    check(0 <= config.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {config.label_smoothing}")
+    check(config.precision in ("fp32", "bf16", "fp16"), f"precision must be fp32, bf16 or fp16, got {config.precision!r}")
+    check(config.augment is None or config.augment in AUGMENTATIONS,
+          f"augment must be one of {', '.join(AUGMENTATIONS)}, got {config.augment!r}")
     if config.val_size is not None:
         spec.check_val_size(config.val_size)
-    if spec.split_sizes(config.val_size)["train"] < config.batch_size:
-        raise ValueError(f"batch_size {config.batch_size} exceeds the {spec.name} training split")
+    check(spec.split_sizes(config.val_size)["train"] >= config.batch_size,
+          f"batch_size {config.batch_size} exceeds the {spec.name} training split")
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -216,7 +210,7 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
 
     run_dir.mkdir(parents=True, exist_ok=True)  # only now: bad model options fail above with nothing written
     state = {"epoch": 0, "history": [], "best_val_top1": -1.0, "best_epoch": None, "checkpoint": None,
-             "train_seconds": 0.0}
+             "wall_seconds": 0.0}
     if state_path.exists():
         state = json.loads(state_path.read_text())
         optimizer.build(model.trainable_variables)
@@ -224,10 +218,9 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
         for variable, value in zip(_rng_variables(model), state["rng"], strict=True):
             variable.assign(value)
 
-    trained_before = state["train_seconds"]
+    elapsed_before = state["wall_seconds"]  # earlier invocations of a resumed run, up to their last checkpoint
     timer = StepTimer()
     for epoch in range(state["epoch"], config.epochs):
-        epoch_start = time.time()
         train = train_batches(examples["train"], sizes["train"], image_size=image_size,
                               batch_size=config.batch_size, num_classes=spec.num_classes, seed=config.seed,
                               epoch=epoch, augment=augment)
@@ -244,12 +237,11 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
         _atomic_save(model, run_dir / checkpoint)
         previous, state["checkpoint"], state["epoch"] = state["checkpoint"], checkpoint, epoch + 1
         state["rng"] = [keras.ops.convert_to_numpy(v).tolist() for v in _rng_variables(model)]
-        state["train_seconds"] += time.time() - epoch_start
+        state["wall_seconds"] = elapsed_before + time.time() - wall_start
         _atomic_write_text(state_path, json.dumps(state, indent=1))
         if previous and previous != checkpoint:
             (run_dir / previous).unlink(missing_ok=True)
 
-    sum_epoch_seconds = state["train_seconds"] - trained_before
     model.load_weights(run_dir / "best.weights.h5")
     test = model.evaluate(evaluation["test"], verbose=0, return_dict=True)
     step = timer.median_step_seconds()
@@ -269,8 +261,7 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
         "train_step_seconds_median": step,
         "inference_latency_ms": inference_latency_ms(model, image_size),
         **peak_memory(),
-        # Training time summed over the epochs (across resumptions) plus this invocation's set-up and evaluation.
-        "wall_seconds": state["train_seconds"] + (time.time() - wall_start) - sum_epoch_seconds,
+        "wall_seconds": elapsed_before + time.time() - wall_start,
         "environment": environment(),
     }
     _atomic_write_text(run_dir / "run.json", json.dumps(record, indent=1))

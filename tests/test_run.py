@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from data_checks import pipeline_images_per_second
 
 ARGS = ["--model", "vit_tiny", "--dataset", "synthetic", "--epochs", "3", "--batch-size", "32",
         "--set", "model.depth=2", "--set", "warmup_fraction=0.2"]
@@ -71,21 +72,9 @@ def test_input_pipeline_outpaces_the_model(reference):
     """The pipeline at the run's image size, batch and augmentation delivers over 5x the images/s the model
     trained at. Measured on digits' 1,257-image epochs: synthetic's 256-image epochs would mostly time the
     fixed per-epoch set-up, which real data sets amortise over thousands of images."""
-    from benchbench.data import get_dataset
-    from benchbench.data.pipeline import train_batches
-
     out, _ = reference
     record = json.loads((run_dir(out) / "run.json").read_text())
-    spec = get_dataset("digits")
-    examples = spec.load("train", None).cache()
-    n = spec.split_sizes()["train"]
-    list(examples)  # the cache is filled during a run's first epoch
-    start, seen = time.perf_counter(), 0
-    for epoch in range(4):
-        for x, _ in train_batches(examples, n, image_size=32, batch_size=32, num_classes=10, seed=0, epoch=epoch,
-                                  augment="pad_crop_flip"):
-            seen += x.shape[0]
-    pipeline = seen / (time.perf_counter() - start)
+    pipeline = pipeline_images_per_second("digits", image_size=32, batch_size=32, epochs=4)
     assert pipeline > 5 * record["train_images_per_second"], (pipeline, record["train_images_per_second"])
 
 

@@ -1,0 +1,22 @@
+"""Shared measurement for the pipeline-throughput tests."""
+
+import time
+
+from benchbench.data import get_dataset
+from benchbench.data.pipeline import train_batches
+
+
+def pipeline_images_per_second(dataset: str, *, image_size: int, batch_size: int, epochs: int,
+                               augment: str = "pad_crop_flip") -> float:
+    """Images/s of the training pipeline over several epochs, after the first pass has filled the cache
+    (as a run's first epoch does)."""
+    spec = get_dataset(dataset)
+    examples = spec.load("train", None).cache()
+    n = spec.split_sizes()["train"]
+    list(examples)
+    start, seen = time.perf_counter(), 0
+    for epoch in range(epochs):
+        for x, _ in train_batches(examples, n, image_size=image_size, batch_size=batch_size,
+                                  num_classes=spec.num_classes, seed=0, epoch=epoch, augment=augment):
+            seen += x.shape[0]
+    return seen / (time.perf_counter() - start)
