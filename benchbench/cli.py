@@ -101,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in ("seed", "epochs", "batch_size", "image_size") if getattr(args, k) is not None}
     config = apply_sets(RunConfig(model=args.model, dataset=args.dataset, **given), args.set)
     record = execute(config, out_dir=args.out, data_dir=args.data_dir, resume=args.resume,
-                     verbose=1 if sys.stdout.isatty() else 2)
+                     verbose=1 if sys.stdout.isatty() else 2, tracking=args.tracking)
     summary = {k: record[k] for k in ("run_id", "config_hash", "params", "gflops", "train_images_per_second",
                                       "inference_latency_ms", "peak_memory_mb", "wall_seconds")}
     print(f"run directory: {args.out}/{record['run_id']}")
@@ -139,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--image-size", type=int)
     run.add_argument("--data-dir")
     run.add_argument("--out", default="runs", help="parent of the run directory (default: runs/)")
-    run.add_argument("--tracking", default="none", choices=["none"],
-                     help="experiment tracking (W&B arrives with studies)")
+    run.add_argument("--tracking", default="wandb", choices=["wandb", "none"],
+                     help="W&B: online when logged in, else offline files under the run directory (default)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a recipe field (e.g. learning_rate=5e-4) or a model option (model.depth=6)")
     run.add_argument("--resume", action="store_true", help="continue the run from its last finished epoch")

@@ -141,25 +141,28 @@ def _rng_variables(model) -> list:
 
 
 def execute(config: RunConfig, *, out_dir: str = "runs", data_dir: str | None = None, resume: bool = False,
-            verbose: int = 1) -> dict:
+            verbose: int = 1, tracking: str = "wandb", group: str | None = None) -> dict:
     """Runs (or resumes) one training run and returns its record (also written to run.json)."""
     import keras
 
     previous_policy = keras.mixed_precision.global_policy()
     try:
-        return _execute(config, out_dir=out_dir, data_dir=data_dir, resume=resume, verbose=verbose)
+        return _execute(config, out_dir=out_dir, data_dir=data_dir, resume=resume, verbose=verbose,
+                        tracking=tracking, group=group)
     finally:  # the precision policy is process-global: leave it as we found it for the next run
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: bool, verbose: int) -> dict:
+def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: bool, verbose: int, tracking: str,
+             group: str | None) -> dict:
     import keras
     import tensorflow as tf
 
     from benchbench.data import get_dataset, resolve_data_dir
     from benchbench.data.pipeline import eval_batches, train_batches
     from benchbench.measure import StepTimer, environment, forward_flops, inference_latency_ms, peak_memory
-    from benchbench.models import count_params, create_model
+    from benchbench.models import count_params, create_model, model_info
+    from benchbench.tracking import make_tracker
 
     validate(config)
     spec = get_dataset(config.dataset)
@@ -218,6 +221,11 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
         for variable, value in zip(_rng_variables(model), state["rng"], strict=True):
             variable.assign(value)
 
+    family = model_info(config.model).family
+    tracker = make_tracker(tracking, run_id=config.run_name(), run_dir=run_dir, group=group, job_type=config.model,
+                           tags=[config.dataset, family],
+                           config={**config.resolved(), "image_size": image_size, "augment": augment, "family": family,
+                                   "params": count_params(model), "environment": environment()})
     elapsed_before = state["wall_seconds"]  # earlier invocations of a resumed run, up to their last checkpoint
     timer = StepTimer()
     for epoch in range(state["epoch"], config.epochs):
@@ -241,6 +249,7 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
         _atomic_write_text(state_path, json.dumps(state, indent=1))
         if previous and previous != checkpoint:
             (run_dir / previous).unlink(missing_ok=True)
+        tracker.log_epoch(logs)
 
     model.load_weights(run_dir / "best.weights.h5")
     test = model.evaluate(evaluation["test"], verbose=0, return_dict=True)
@@ -265,5 +274,8 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
         "environment": environment(),
     }
     _atomic_write_text(run_dir / "run.json", json.dumps(record, indent=1))
+    tracker.finish({**{k: v for k, v in record["metrics"].items() if k != "history"},
+                    **{k: record[k] for k in ("params", "gflops", "train_images_per_second", "inference_latency_ms",
+                                              "peak_memory_mb", "wall_seconds")}})
     (run_dir / state["checkpoint"]).unlink(missing_ok=True)  # finished: the record and best weights remain
     return record

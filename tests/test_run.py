@@ -14,7 +14,7 @@ import pytest
 from data_checks import pipeline_images_per_second
 
 ARGS = ["--model", "vit_tiny", "--dataset", "synthetic", "--epochs", "3", "--batch-size", "32",
-        "--set", "model.depth=2", "--set", "warmup_fraction=0.2"]
+        "--set", "model.depth=2", "--set", "warmup_fraction=0.2", "--tracking", "none"]
 
 
 def cli(*args, **kwargs):
@@ -153,7 +153,7 @@ def test_missing_dataset_exits_1_before_building_anything(tmp_path):
 @pytest.mark.parametrize("setting", ["precision=bf16", "precision=fp16", "jit_compile=true"])
 def test_mixed_precision_and_xla_runs(setting, tmp_path):
     result = cli("run", "--model", "shiftvit_keras", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
-                 "--set", "model.depths=(1, 1, 1, 1)", "--set", setting, "--out", str(tmp_path))
+                 "--set", "model.depths=(1, 1, 1, 1)", "--set", setting, "--tracking", "none", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((run_dir(tmp_path) / "run.json").read_text())
     assert np.isfinite(record["metrics"]["test_loss"]) and record["metrics"]["test_top1"] > 0.1

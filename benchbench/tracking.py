@@ -1,0 +1,61 @@
+"""Experiment tracking. W&B mirrors what a run records; it is never the source of truth (run.json is)."""
+
+from __future__ import annotations
+
+import netrc
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+class NoTracker:
+    def log_epoch(self, logs: dict) -> None:
+        pass
+
+    def finish(self, summary: dict) -> None:
+        pass
+
+
+def wandb_logged_in() -> bool:
+    """True when W&B has credentials: WANDB_API_KEY, or a netrc entry for the W&B host (`wandb login`)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+class WandbTracker:
+    """One W&B run per benchmark run: config, per-epoch metrics and learning rate, W&B's system metrics, and
+    the final summary. Online when logged in, offline (files under the run directory) otherwise; an explicit
+    WANDB_MODE wins. Resuming a run continues the W&B run of the same id."""
+
+    def __init__(self, *, run_id: str, run_dir: Path, config: dict, group: str | None, job_type: str, tags: list[str]):
+        import wandb
+
+        mode = os.environ.get("WANDB_MODE") or ("online" if wandb_logged_in() else "offline")
+        self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "benchbench"), id=run_id, name=run_id,
+                              resume="allow", dir=str(run_dir), config=config, group=group, job_type=job_type,
+                              tags=tags, mode=mode, settings=wandb.Settings(silent=True))
+        self.mode = mode
+
+    def log_epoch(self, logs: dict) -> None:
+        self.run.log(logs, step=logs["epoch"])
+
+    def finish(self, summary: dict) -> None:
+        self.run.summary.update(summary)
+        run_dir = self.run.dir  # .../wandb/<offline-run-...>/files
+        self.run.finish()
+        if self.mode == "offline":
+            print(f"W&B run saved offline; upload it with: wandb sync {Path(run_dir).parent}", file=sys.stderr)
+
+
+def make_tracker(kind: str, **run_info) -> NoTracker | WandbTracker:
+    if kind == "none":
+        return NoTracker()
+    if kind == "wandb":
+        return WandbTracker(**run_info)
+    raise ValueError(f"tracking must be 'wandb' or 'none', got {kind!r}")

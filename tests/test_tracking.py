@@ -1,0 +1,76 @@
+"""W&B tracking, checked offline with no account: what W&B itself reads back from the run's files."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchbench.tracking import make_tracker, wandb_logged_in
+
+SECRET = "bb-test-secret-0123456789abcdef0123456789abcdef"
+
+
+def test_logged_in_detection(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    assert not wandb_logged_in()
+    (tmp_path / "netrc").write_text("machine api.wandb.ai\n  login user\n  password abc\n")
+    os.chmod(tmp_path / "netrc", 0o600)
+    assert wandb_logged_in()
+    monkeypatch.setenv("NETRC", str(tmp_path / "absent"))
+    monkeypatch.setenv("WANDB_API_KEY", SECRET)
+    assert wandb_logged_in()
+
+
+def test_unknown_tracking_is_a_value_error():
+    with pytest.raises(ValueError, match="tracking must be 'wandb' or 'none'"):
+        make_tracker("mlflow")
+
+
+@pytest.mark.slow
+def test_run_logs_config_epochs_and_summary_to_offline_wandb(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(HOME=str(tmp_path / "home"), NETRC=str(tmp_path / "no-netrc"))  # no credentials: offline
+    result = subprocess.run(
+        [sys.executable, "-m", "benchbench", "run", "--model", "shiftvit_keras", "--dataset", "synthetic",
+         "--epochs", "2", "--batch-size", "32", "--set", "model.depths=(1, 1, 1, 1)", "--out", str(tmp_path / "runs")],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "upload it with: wandb sync" in result.stderr
+    json.loads(result.stdout.strip().splitlines()[-1])  # W&B's output does not displace the result line
+
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    wandb_cli = str(Path(sys.executable).with_name("wandb"))
+    inspected = subprocess.run([wandb_cli, "leet", "inspect", "--summary", "--json", str(offline)],
+                               capture_output=True, text=True, timeout=120)
+    assert inspected.returncode == 0, inspected.stderr
+    view = json.loads(inspected.stdout)
+    assert view["state"] == "finished" and view["run_id"] == record["run_id"] and view["project"] == "benchbench"
+    assert sorted(view["tags"]) == ["shiftvit", "synthetic"]
+    assert view["config"]["model"] == "shiftvit_keras"
+    assert view["config"]["model_args"] == {"depths": [1, 1, 1, 1]} and view["config"]["family"] == "shiftvit"
+    assert view["step"] == 2
+    summary = view["summary"]
+    assert summary["test_top1"] == pytest.approx(record["metrics"]["test_top1"])
+    assert summary["best_val_top1"] == pytest.approx(record["metrics"]["best_val_top1"])
+    assert summary["params"] == record["params"] and summary["gflops"] == pytest.approx(record["gflops"])
+    assert "learning_rate" in summary and "val_top1" in summary
+
+
+@pytest.mark.slow
+def test_api_key_is_never_printed_or_written(tmp_path):
+    env = {**os.environ, "WANDB_API_KEY": SECRET, "WANDB_MODE": "offline", "HOME": str(tmp_path / "home")}
+    result = subprocess.run(
+        [sys.executable, "-m", "benchbench", "run", "--model", "shiftvit_keras", "--dataset", "synthetic",
+         "--epochs", "1", "--batch-size", "32", "--set", "model.depths=(1, 1, 1, 1)", "--out", str(tmp_path / "runs")],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert SECRET not in result.stdout + result.stderr
+    for path in (tmp_path / "runs").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
