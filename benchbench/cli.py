@@ -102,10 +102,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = apply_sets(RunConfig(model=args.model, dataset=args.dataset, **given), args.set)
     record = execute(config, out_dir=args.out, data_dir=args.data_dir, resume=args.resume,
                      verbose=1 if sys.stdout.isatty() else 2, tracking=args.tracking)
-    summary = {k: record[k] for k in ("run_id", "config_hash", "params", "gflops", "train_images_per_second",
-                                      "inference_latency_ms", "peak_memory_mb", "wall_seconds")}
     print(f"run directory: {args.out}/{record['run_id']}")
-    print(json.dumps({**summary, **{k: v for k, v in record["metrics"].items() if k != "history"}}))
+    print(json.dumps(record))  # the run.json record, on one line: the last line of stdout
     return 0
 
 

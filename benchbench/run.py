@@ -66,25 +66,57 @@ def parse_value(raw: str, kind: Any) -> Any:
     return raw
 
 
-def apply_sets(config: RunConfig, assignments: list[str]) -> RunConfig:
-    """Applies KEY=VALUE overrides; unknown keys and unparsable values raise ValueError naming the key."""
-    fields = {f.name: f.type for f in dataclasses.fields(RunConfig) if f.name not in ("model", "dataset", "model_args")}
+SETTABLE = {f.name: f.type for f in dataclasses.fields(RunConfig) if f.name not in ("model", "dataset", "model_args")}
+
+
+def with_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Applies typed overrides: run config fields, and `model.<option>` for the model's own options.
+
+    Unknown keys and values of the wrong type raise ValueError naming the key (study files use this directly;
+    `--set` parses its strings first)."""
     changes: dict[str, Any] = {}
     model_args = dict(config.model_args)
+    for key, value in overrides.items():
+        if key.startswith("model."):
+            model_args[key[len("model."):]] = tuple(value) if isinstance(value, list) else value
+            continue
+        if key not in SETTABLE:
+            raise ValueError(f"unknown key {key!r}; valid keys: {', '.join(sorted(SETTABLE))}, or model.<option>")
+        if not _type_matches(value, str(SETTABLE[key])):
+            raise ValueError(f"{key} must be of type {SETTABLE[key]}, got {value!r}")
+        changes[key] = float(value) if str(SETTABLE[key]).startswith("float") and value is not None else value
+    return dataclasses.replace(config, **changes, model_args=tuple(sorted(model_args.items())))
+
+
+def _type_matches(value: Any, kind: str) -> bool:
+    if value is None:
+        return "None" in kind
+    if isinstance(value, bool):
+        return kind.startswith("bool")
+    if isinstance(value, int):
+        return kind.startswith(("int", "float"))
+    if isinstance(value, float):
+        return kind.startswith("float")
+    return isinstance(value, str) and kind.startswith("str")
+
+
+def apply_sets(config: RunConfig, assignments: list[str]) -> RunConfig:
+    """Applies --set KEY=VALUE strings; unknown keys and unparsable values raise ValueError naming the key."""
+    overrides: dict[str, Any] = {}
     for item in assignments:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         if key.startswith("model."):
-            model_args[key[len("model."):]] = _literal(raw)
-            continue
-        if key not in fields:
-            raise ValueError(f"--set: unknown key {key!r}; valid keys: {', '.join(sorted(fields))}, or model.<option>")
-        try:
-            changes[key] = parse_value(raw, fields[key])
-        except ValueError as error:
-            raise ValueError(f"--set {key}: {error}") from None
-    return dataclasses.replace(config, **changes, model_args=tuple(sorted(model_args.items())))
+            overrides[key] = _literal(raw)
+        elif key not in SETTABLE:
+            raise ValueError(f"--set: unknown key {key!r}; valid keys: {', '.join(sorted(SETTABLE))}, or model.<option>")
+        else:
+            try:
+                overrides[key] = parse_value(raw, SETTABLE[key])
+            except ValueError as error:
+                raise ValueError(f"--set {key}: {error}") from None
+    return with_overrides(config, overrides)
 
 
 def _literal(raw: str) -> Any:

@@ -40,7 +40,7 @@ def test_run_logs_config_epochs_and_summary_to_offline_wandb(tmp_path):
         capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "upload it with: wandb sync" in result.stderr
-    json.loads(result.stdout.strip().splitlines()[-1])  # W&B's output does not displace the result line
+    assert json.loads(result.stdout.strip().splitlines()[-1])["run_id"]  # W&B does not displace the result line
 
     (run_dir,) = (tmp_path / "runs").iterdir()
     record = json.loads((run_dir / "run.json").read_text())
