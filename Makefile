@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test models clean
+.PHONY: install test models demo study-cifar100 study-cifar10 study-flowers clean
 
 install: $(STAMP)
 
@@ -23,6 +23,26 @@ test: install
 
 models: install
 	$(BIN)/benchbench models
+
+# Studies: crash-safe and resumable (run the target again after an interruption). STUDY_ARGS passes options,
+# e.g. make study-cifar100 STUDY_ARGS="--workers 2" or STUDY_ARGS="--storage postgresql://user@host/db".
+STUDY_ARGS ?=
+
+demo: install
+	$(BIN)/benchbench study studies/demo.toml $(STUDY_ARGS)
+
+# The data download is idempotent (TFDS skips prepared data); the study itself never downloads.
+study-cifar100: install
+	$(BIN)/benchbench data download cifar100
+	$(BIN)/benchbench study studies/cifar100.toml $(STUDY_ARGS)
+
+study-cifar10: install
+	$(BIN)/benchbench data download cifar10
+	$(BIN)/benchbench study studies/cifar10.toml $(STUDY_ARGS)
+
+study-flowers: install
+	$(BIN)/benchbench data download tf_flowers
+	$(BIN)/benchbench study studies/flowers.toml $(STUDY_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

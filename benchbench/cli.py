@@ -107,6 +107,87 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from benchbench.data import get_dataset, resolve_data_dir
+    from benchbench.runner import Queue, spawn_workers, work, write_results
+    from benchbench.storage import STORAGE_ENV, display_url, sqlite_url
+    from benchbench.study import load_study
+
+    for flag, value, low in (("--workers", args.workers, 1), ("--heartbeat", args.heartbeat, 1),
+                             ("--max-retries", args.max_retries, 0)):
+        if value < low:
+            raise UsageError(f"{flag} must be >= {low}, got {value}")
+    study = load_study(args.file)
+    data_dir = resolve_data_dir(args.data_dir)
+    for dataset in sorted({cell.dataset for cell in study.cells}):
+        get_dataset(dataset).require_present(data_dir)  # before anything is queued or written
+    out = Path(args.out) / study.name
+    url = args.storage or os.environ.get(STORAGE_ENV) or sqlite_url(out / "optuna.db")
+    tracking = args.tracking or study.tracking
+    queue = Queue(study, url, heartbeat_seconds=args.heartbeat, max_retries=args.max_retries)
+    run_options = dict(runs_dir=out / "runs", data_dir=data_dir, tracking=tracking)
+    if args.worker:  # one of `--workers N` local processes: the parent prints the tables
+        work(queue, **run_options)
+        return 0
+
+    added = queue.start()
+    cells = queue.cells()
+    print(f"study {study.name}: {len(cells)} cells, {_counts(cells)}; {added} newly queued; "
+          f"storage {display_url(url)}", flush=True)
+    _print_cells(cells, "queued", "running", "new", "failed")
+    if any(cell.status in ("queued", "running") for cell in cells):
+        if args.workers == 1:
+            work(queue, **run_options)
+        else:
+            argv = ["--out", args.out, "--tracking", tracking, "--heartbeat", str(args.heartbeat),
+                    "--max-retries", str(args.max_retries), *(["--data-dir", args.data_dir] if args.data_dir else [])]
+            processes = spawn_workers(Path(args.file), args.workers, url, argv)
+            try:
+                codes = [process.wait() for process in processes]
+            except KeyboardInterrupt:  # the workers got the same SIGINT: let them mark their cells interrupted
+                for process in processes:
+                    process.wait()
+                raise
+            if any(codes):
+                raise RuntimeError(f"{sum(map(bool, codes))} of {args.workers} workers exited with an error "
+                                   f"(status {max(codes)}); start the study again to finish it")
+    cells = queue.cells()
+    path = write_results(study, cells, out)
+    print(f"study {study.name}: {_counts(cells)}")
+    _print_cells(cells, "done", "failed", "queued", "running", "new")
+    print(f"results: {path} (one row per cell), {out / 'records.jsonl'} (full records with histories)")
+    print(f"runs:    {out / 'runs'}/<run id>/run.json")
+    if tracking == "wandb":
+        print(f"W&B:     group {study.name!r}; run files under {out / 'runs'}/<run id>/wandb/ "
+              f"(offline runs upload with: wandb sync {out / 'runs'}/*/wandb/offline-run-*)")
+    print(f"storage: {display_url(url)} (browse it with: optuna-dashboard {display_url(url)})")
+    failed = [cell for cell in cells if cell.status != "done"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(cells)} cells did not finish ({failed[0].label}: "
+                           f"{failed[0].error or failed[0].status}); start the study again to retry them")
+    return 0
+
+
+def _counts(cells) -> str:
+    from collections import Counter
+
+    counts = Counter(cell.status for cell in cells)
+    return ", ".join(f"{counts[s]} {s}" for s in ("done", "running", "queued", "failed", "new") if counts[s])
+
+
+def _print_cells(cells, *order: str) -> None:
+    for cell in sorted(cells, key=lambda c: order.index(c.status) if c.status in order else len(order)):
+        detail = ""
+        if cell.record:
+            detail = f"test top-1 {100 * cell.record['metrics']['test_top1']:.1f}%  {cell.record['wall_seconds']:.0f} s"
+        elif cell.error:
+            detail = cell.error
+        print(f"  {cell.status:<8} {cell.label:<40} {cell.config.hash()}  {detail}".rstrip())
+    sys.stdout.flush()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="benchbench", description="Benchmark image classifiers: ViT, ShiftViT, MobileViT, CNNs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
@@ -143,6 +224,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a recipe field (e.g. learning_rate=5e-4) or a model option (model.depth=6)")
     run.add_argument("--resume", action="store_true", help="continue the run from its last finished epoch")
     run.set_defaults(func=cmd_run)
+
+    study = sub.add_parser("study", help="run a study file: every model x dataset x seed cell, once, crash-safe")
+    study.add_argument("file", help="a study TOML file, e.g. studies/demo.toml")
+    study.add_argument("--workers", type=int, default=1, help="local worker processes sharing the cells (default 1)")
+    study.add_argument("--storage", help="Optuna storage URL shared by every worker and machine, e.g. "
+                       "postgresql://user@host/db (default: $BENCHBENCH_STORAGE, else sqlite:///OUT/STUDY/optuna.db)")
+    study.add_argument("--out", default="results", help="results parent directory (default: results/)")
+    study.add_argument("--data-dir")
+    study.add_argument("--tracking", choices=["wandb", "none"], help="override the study file's [tracking] backend")
+    study.add_argument("--heartbeat", type=float, default=10,
+                       help="seconds between worker heartbeats; a cell whose worker misses 3 is re-queued (default 10)")
+    study.add_argument("--max-retries", type=int, default=2,
+                       help="re-queues of a cell whose worker died, per start of the study (default 2)")
+    study.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    study.set_defaults(func=cmd_study)
     return parser
 
 

@@ -80,15 +80,36 @@ def inference_latency_ms(model: keras.Model, image_size: int, warmup: int = 3, r
     return 1000 * statistics.median(times)
 
 
+def reset_peak_memory() -> None:
+    """Starts a new peak-memory window, so a run measured inside a long-lived worker reports its own peak."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.reset_memory_stats("GPU:0")
+            return
+    try:  # Linux: writing 5 resets the process's resident-set high-water mark (VmHWM), see proc(5)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def peak_memory() -> dict:
-    """Peak accelerator memory where there is one, else the process's peak resident set size."""
+    """Peak accelerator memory where there is one, else the process's peak resident set size since the last
+    `reset_peak_memory()`."""
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         if tf.config.list_physical_devices("GPU"):
             return {"peak_memory_mb": tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20,
                     "memory_kind": "gpu_peak"}
-    return {"peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "memory_kind": "host_peak_rss"}
+    try:
+        with open("/proc/self/status") as f:
+            kib = int(re.search(r"^VmHWM:\s*(\d+) kB", f.read(), re.M).group(1))
+    except (OSError, AttributeError):
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # whole-process peak (Linux reports KiB)
+    return {"peak_memory_mb": kib / 1024, "memory_kind": "host_peak_rss"}
 
 
 def environment() -> dict:

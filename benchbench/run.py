@@ -41,6 +41,12 @@ class RunConfig:
     def resolved(self) -> dict:
         return {**dataclasses.asdict(self), "model_args": dict(self.model_args)}
 
+    @classmethod
+    def from_resolved(cls, resolved: dict) -> "RunConfig":
+        """The inverse of `resolved()`, also after a JSON round trip (lists come back as tuples)."""
+        args = {k: tuple(v) if isinstance(v, list) else v for k, v in resolved.get("model_args", {}).items()}
+        return cls(**{**resolved, "model_args": tuple(sorted(args.items()))})
+
     def hash(self) -> str:
         return hashlib.sha256(json.dumps(self.resolved(), sort_keys=True).encode()).hexdigest()[:12]
 
@@ -51,8 +57,8 @@ class RunConfig:
 def parse_value(raw: str, kind: Any) -> Any:
     """Parses a --set value for a field of the given annotation string."""
     kind = str(kind)
-    if raw.lower() in ("none", "null") and "None" in kind:
-        return None
+    if raw.lower() in ("none", "null") and "None" in kind and not kind.startswith("str"):
+        return None  # (a string field keeps "none": it is a value there, e.g. augment=none)
     if kind.startswith("bool"):
         if raw.lower() in ("true", "1", "yes"):
             return True
@@ -173,26 +179,31 @@ def _rng_variables(model) -> list:
 
 
 def execute(config: RunConfig, *, out_dir: str = "runs", data_dir: str | None = None, resume: bool = False,
-            verbose: int = 1, tracking: str = "wandb", group: str | None = None) -> dict:
-    """Runs (or resumes) one training run and returns its record (also written to run.json)."""
+            verbose: int = 1, tracking: str = "wandb", group: str | None = None, on_epoch=None,
+            sync_hint: bool = True) -> dict:
+    """Runs (or resumes) one training run and returns its record (also written to run.json).
+
+    `on_epoch(logs)` is called after each epoch's checkpoint is committed (studies print progress with it);
+    `sync_hint=False` leaves the offline-W&B upload hint to the caller (a study prints one for all its runs)."""
     import keras
 
     previous_policy = keras.mixed_precision.global_policy()
     try:
         return _execute(config, out_dir=out_dir, data_dir=data_dir, resume=resume, verbose=verbose,
-                        tracking=tracking, group=group)
+                        tracking=tracking, group=group, on_epoch=on_epoch, sync_hint=sync_hint)
     finally:  # the precision policy is process-global: leave it as we found it for the next run
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
 def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: bool, verbose: int, tracking: str,
-             group: str | None) -> dict:
+             group: str | None, on_epoch, sync_hint: bool) -> dict:
     import keras
     import tensorflow as tf
 
     from benchbench.data import get_dataset, resolve_data_dir
     from benchbench.data.pipeline import eval_batches, train_batches
-    from benchbench.measure import StepTimer, environment, forward_flops, inference_latency_ms, peak_memory
+    from benchbench.measure import (StepTimer, environment, forward_flops, inference_latency_ms, peak_memory,
+                                   reset_peak_memory)
     from benchbench.models import count_params, create_model, model_info
     from benchbench.tracking import make_tracker
 
@@ -208,6 +219,7 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
     if (run_dir / "run.json").exists():
         return json.loads((run_dir / "run.json").read_text())
     wall_start = time.time()
+    reset_peak_memory()
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
@@ -255,6 +267,7 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
 
     family = model_info(config.model).family
     tracker = make_tracker(tracking, run_id=config.run_name(), run_dir=run_dir, group=group, job_type=config.model,
+                           sync_hint=sync_hint,
                            tags=[config.dataset, family],
                            config={**config.resolved(), "image_size": image_size, "augment": augment, "family": family,
                                    "params": count_params(model), "environment": environment()})
@@ -282,6 +295,8 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
         if previous and previous != checkpoint:
             (run_dir / previous).unlink(missing_ok=True)
         tracker.log_epoch(logs)
+        if on_epoch:
+            on_epoch(logs)
 
     model.load_weights(run_dir / "best.weights.h5")
     test = model.evaluate(evaluation["test"], verbose=0, return_dict=True)

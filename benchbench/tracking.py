@@ -33,7 +33,8 @@ class WandbTracker:
     the final summary. Online when logged in, offline (files under the run directory) otherwise; an explicit
     WANDB_MODE wins. Resuming a run continues the W&B run of the same id."""
 
-    def __init__(self, *, run_id: str, run_dir: Path, config: dict, group: str | None, job_type: str, tags: list[str]):
+    def __init__(self, *, run_id: str, run_dir: Path, config: dict, group: str | None, job_type: str, tags: list[str],
+                 sync_hint: bool = True):
         import wandb
 
         mode = os.environ.get("WANDB_MODE") or ("online" if wandb_logged_in() else "offline")
@@ -41,6 +42,7 @@ class WandbTracker:
                               resume="allow", dir=str(run_dir), config=config, group=group, job_type=job_type,
                               tags=tags, mode=mode, settings=wandb.Settings(silent=True))
         self.mode = mode
+        self.sync_hint = sync_hint
 
     def log_epoch(self, logs: dict) -> None:
         self.run.log(logs, step=logs["epoch"])
@@ -49,7 +51,7 @@ class WandbTracker:
         self.run.summary.update(summary)
         run_dir = self.run.dir  # .../wandb/<offline-run-...>/files
         self.run.finish()
-        if self.mode == "offline":
+        if self.mode == "offline" and self.sync_hint:
             print(f"W&B run saved offline; upload it with: wandb sync {Path(run_dir).parent}", file=sys.stderr)
 
 

@@ -11,3 +11,12 @@ import pytest  # noqa: E402
 def _seeded():
     """Every test starts from the same Python, NumPy and backend random state."""
     keras.utils.set_random_seed(0)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server on loopback for this test session, with password authentication."""
+    from postgres_server import PostgresServer
+
+    with PostgresServer() as server:
+        yield server.url

@@ -28,6 +28,45 @@ def test_forward_shape_and_logits(name):
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
+def test_initial_weights_are_seeded_and_distinct(name):
+    """The same seed builds the same weights, and no two random kernels start equal: a Keras initializer draws
+    its seed when constructed, so one instance shared by several layers repeats its values in each of them."""
+    def initial_weights():
+        keras.utils.set_random_seed(0)
+        return [np.asarray(v) for v in build(name).weights]
+
+    first, second = initial_weights(), initial_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    kernels = [a.tobytes() for a in first if a.ndim >= 2 and not np.all(a == a.flat[0])]
+    assert len(set(kernels)) == len(kernels), f"{len(kernels) - len(set(kernels))} kernels repeat another"
+
+
+FINGERPRINT = """
+import hashlib, sys
+import keras, numpy as np
+import benchbench.models  # imported before seeding, as `benchbench run` does: import-time draws must not matter
+from model_checks import build
+for name in sys.argv[1:]:
+    keras.utils.set_random_seed(0)
+    print(name, hashlib.sha256(b"".join(np.asarray(v).tobytes() for v in build(name).weights)).hexdigest())
+"""
+
+
+def test_initial_weights_do_not_depend_on_the_process():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    one_per_family = sorted({benchbench.model_info(n).family: n for n in ALL_MODELS}.values())
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "PYTHONHASHSEED": "random"}
+    runs = [subprocess.run([sys.executable, "-c", FINGERPRINT, *one_per_family], capture_output=True, text=True,
+                           env=env, timeout=300) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr[-2000:]
+    assert runs[0].stdout == runs[1].stdout and len(runs[0].stdout.splitlines()) == len(one_per_family)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
 def test_training_step_lowers_the_loss(name):
     model = build(name)
     # Dropout and stochastic depth off (both are Dropout layers), so the check measures learning, not noise.

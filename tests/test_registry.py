@@ -75,6 +75,19 @@ def test_overrides_reach_the_architecture():
     assert benchbench.create_model("vit_tiny", num_classes=10, image_size=96).get_layer("pos_embed").output.shape[1] == 37
 
 
+def test_cnn_bn_momentum_reaches_every_batchnorm():
+    import keras
+
+    def momenta(model):
+        return {layer.momentum for layer in model.get_layer("resnet50v2").layers
+                if isinstance(layer, keras.layers.BatchNormalization)}
+
+    assert momenta(benchbench.create_model("resnet50v2", num_classes=10, image_size=32)) == {0.99}
+    assert momenta(benchbench.create_model("resnet50v2", num_classes=10, image_size=32, bn_momentum=0.9)) == {0.9}
+    with pytest.raises(ValueError, match="convnext_tiny has no option 'bn_momentum'"):
+        benchbench.create_model("convnext_tiny", num_classes=10, image_size=32, bn_momentum=0.9)
+
+
 def test_models_import_no_tensorflow():
     """Model code is backend-neutral: only keras, keras.layers and keras.ops."""
     import pathlib

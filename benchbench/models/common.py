@@ -34,5 +34,8 @@ def stochastic_depth_rates(max_rate: float, depth: int) -> list[float]:
 
 def trunc_normal(std: float = 0.02) -> keras.initializers.Initializer:
     """timm's `trunc_normal_(std=.02)`, used by SPACH and ml-cvnets, truncates at +-2 in absolute value, i.e.
-    100 standard deviations: a plain normal. Keras' TruncatedNormal cuts at 2 sigma (std 12 % lower)."""
+    100 standard deviations: a plain normal. Keras' TruncatedNormal cuts at 2 sigma (std 12 % lower).
+
+    Call it once per layer: a Keras initializer draws its seed when constructed, so one instance shared by
+    several layers gives every same-shaped kernel identical initial values."""
     return keras.initializers.RandomNormal(stddev=std)

@@ -37,16 +37,15 @@ class TransformerEncoder(layers.Layer):
     def __init__(self, dim: int, num_heads: int, ffn_dim: int, dropout: float, attention_dropout: float,
                  ffn_dropout: float, **kwargs):
         super().__init__(**kwargs)
-        init = trunc_normal(0.02)
         self.ffn_dim = ffn_dim
         self.norm1 = layers.LayerNormalization(epsilon=1e-5, name="norm1")
         self.attn = layers.MultiHeadAttention(num_heads, dim // num_heads, dropout=attention_dropout,
-                                              kernel_initializer=init, name="attn")
+                                              kernel_initializer=trunc_normal(0.02), name="attn")
         self.drop1 = layers.Dropout(dropout)
         self.norm2 = layers.LayerNormalization(epsilon=1e-5, name="norm2")
-        self.fc1 = layers.Dense(ffn_dim, activation="silu", kernel_initializer=init, name="fc1")
+        self.fc1 = layers.Dense(ffn_dim, activation="silu", kernel_initializer=trunc_normal(0.02), name="fc1")
         self.ffn_drop = layers.Dropout(ffn_dropout)
-        self.fc2 = layers.Dense(dim, kernel_initializer=init, name="fc2")
+        self.fc2 = layers.Dense(dim, kernel_initializer=trunc_normal(0.02), name="fc2")
         self.drop2 = layers.Dropout(dropout)
 
     def build(self, input_shape):

@@ -57,10 +57,15 @@ def build_mobilevit(cfg: MobileViTConfig, *, num_classes: int, image_size: int, 
     return keras.Model(inputs, outputs, name=name)
 
 
-# ml-cvnets initialises convolutions with kaiming_normal (fan_out) and uses PyTorch BatchNorm defaults.
-_CONV_INIT = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
-# PyTorch's fan_out of a depthwise (C, 1, k, k) weight is C k^2, which is Keras' fan_in of a (k, k, C, 1) kernel.
-_DEPTHWISE_INIT = keras.initializers.VarianceScaling(2.0, mode="fan_in", distribution="untruncated_normal")
+def _conv_init() -> keras.initializers.Initializer:
+    """ml-cvnets initialises convolutions with kaiming_normal (fan_out) and uses PyTorch BatchNorm defaults.
+    A fresh instance per layer: an initializer draws its seed when constructed (see common.trunc_normal)."""
+    return keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
+
+
+def _depthwise_init() -> keras.initializers.Initializer:
+    """PyTorch's fan_out of a depthwise (C, 1, k, k) weight is C k^2: Keras' fan_in of a (k, k, C, 1) kernel."""
+    return keras.initializers.VarianceScaling(2.0, mode="fan_in", distribution="untruncated_normal")
 
 
 def _conv_bn(x, filters: int, kernel: int, *, name: str, strides: int = 1, act: bool = True, depthwise: bool = False):
@@ -72,9 +77,9 @@ def _conv_bn(x, filters: int, kernel: int, *, name: str, strides: int = 1, act: 
         padding = "valid"
     if depthwise:
         x = layers.DepthwiseConv2D(kernel, strides, padding=padding, use_bias=False,
-                                   depthwise_initializer=_DEPTHWISE_INIT, name=f"{name}_conv")(x)
+                                   depthwise_initializer=_depthwise_init(), name=f"{name}_conv")(x)
     else:
-        x = layers.Conv2D(filters, kernel, strides, padding=padding, use_bias=False, kernel_initializer=_CONV_INIT,
+        x = layers.Conv2D(filters, kernel, strides, padding=padding, use_bias=False, kernel_initializer=_conv_init(),
                           name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
     return layers.Activation("silu", name=f"{name}_act")(x) if act else x
@@ -104,7 +109,7 @@ def _mobilevit_block(x, cfg: MobileViTConfig, dim: int, depth: int, name: str):
     3x3 conv over their concatenation."""
     channels = x.shape[-1]
     y = _conv_bn(x, channels, 3, name=f"{name}_local")
-    y = layers.Conv2D(dim, 1, use_bias=False, kernel_initializer=_CONV_INIT, name=f"{name}_to_tokens")(y)
+    y = layers.Conv2D(dim, 1, use_bias=False, kernel_initializer=_conv_init(), name=f"{name}_to_tokens")(y)
     y = MobileViTTransformer(dim, depth, cfg.num_heads, 2 * dim, cfg.patch_size, dropout=cfg.dropout,
                              attention_dropout=cfg.attention_dropout, ffn_dropout=cfg.ffn_dropout,
                              name=f"{name}_global")(y)

@@ -40,11 +40,10 @@ def build_shiftvit(cfg: ShiftViTConfig, *, num_classes: int, image_size: int, na
           f"(needs at least {cfg.patch_size * 2 ** (len(cfg.depths) - 1)} px)")
     check(cfg.embed_dim // cfg.n_div >= 1, f"{name}: embed_dim {cfg.embed_dim} must be at least n_div {cfg.n_div}")
     check(cfg.norm in ("gn1", "bn"), f"{name}: norm must be 'gn1' or 'bn', got {cfg.norm!r}")
-    init = trunc_normal(0.02)
 
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = imagenet_normalization()(inputs)
-    x = layers.Conv2D(cfg.embed_dim, cfg.patch_size, strides=cfg.patch_size, kernel_initializer=init,
+    x = layers.Conv2D(cfg.embed_dim, cfg.patch_size, strides=cfg.patch_size, kernel_initializer=trunc_normal(0.02),
                       name="patch_embed")(x)
     x = _norm(cfg, "patch_embed_norm")(x)
     x = layers.Dropout(cfg.dropout, name="pos_drop")(x)
@@ -52,25 +51,25 @@ def build_shiftvit(cfg: ShiftViTConfig, *, num_classes: int, image_size: int, na
     for stage, depth in enumerate(cfg.depths):
         dim = cfg.embed_dim * 2 ** stage
         for i in range(depth):
-            x = _shift_block(x, cfg, dim, next(rates), init, name=f"stage{stage}_block{i}")
+            x = _shift_block(x, cfg, dim, next(rates), name=f"stage{stage}_block{i}")
         if stage < len(cfg.depths) - 1:  # patch merging
             x = _norm(cfg, f"stage{stage}_merge_norm")(x)
-            x = layers.Conv2D(2 * dim, 2, strides=2, use_bias=False, kernel_initializer=init,
+            x = layers.Conv2D(2 * dim, 2, strides=2, use_bias=False, kernel_initializer=trunc_normal(0.02),
                               name=f"stage{stage}_merge")(x)
     x = _norm(cfg, "norm")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = layers.Dense(num_classes, kernel_initializer=init, name="head")(x)
+    outputs = layers.Dense(num_classes, kernel_initializer=trunc_normal(0.02), name="head")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-def _shift_block(x, cfg: ShiftViTConfig, dim: int, drop_path_rate: float, init, name: str):
+def _shift_block(x, cfg: ShiftViTConfig, dim: int, drop_path_rate: float, name: str):
     # The residual starts from the shifted map, as in the official block.
     x = PartialShift(cfg.n_div, name=f"{name}_shift")(x)
     y = _norm(cfg, f"{name}_norm")(x)
     # 1x1 convolutions in the official NCHW code are Dense layers on the channel axis of NHWC.
-    y = layers.Dense(int(dim * cfg.mlp_ratio), activation="gelu", kernel_initializer=init, name=f"{name}_fc1")(y)
+    y = layers.Dense(int(dim * cfg.mlp_ratio), activation="gelu", kernel_initializer=trunc_normal(0.02), name=f"{name}_fc1")(y)
     y = layers.Dropout(cfg.dropout, name=f"{name}_fc1_drop")(y)
-    y = layers.Dense(dim, kernel_initializer=init, name=f"{name}_fc2")(y)
+    y = layers.Dense(dim, kernel_initializer=trunc_normal(0.02), name=f"{name}_fc2")(y)
     y = layers.Dropout(cfg.dropout, name=f"{name}_fc2_drop")(y)
     y = drop_path(drop_path_rate, 4, name=f"{name}_drop_path")(y)
     return layers.Add(name=f"{name}_add")([x, y])

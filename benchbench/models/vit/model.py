@@ -41,7 +41,9 @@ def build_vit(cfg: ViTConfig, *, num_classes: int, image_size: int, name: str) -
     check(cfg.dim % cfg.num_heads == 0 or cfg.head_dim is not None,
           f"{name}: dim {cfg.dim} is not divisible by num_heads {cfg.num_heads}")
     check(cfg.pool in ("token", "flatten"), f"{name}: pool must be 'token' or 'flatten', got {cfg.pool!r}")
-    dense_init = trunc_normal(cfg.init_std) if cfg.init_std else "glorot_uniform"
+
+    def dense_init():  # a fresh initializer for every layer (see trunc_normal)
+        return trunc_normal(cfg.init_std) if cfg.init_std else "glorot_uniform"
 
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = imagenet_normalization()(inputs)
@@ -49,7 +51,7 @@ def build_vit(cfg: ViTConfig, *, num_classes: int, image_size: int, name: str) -
         x = layers.Resizing(cfg.resize_to, cfg.resize_to, name="resize")(x)
     # A stride-p, p x p convolution is the paper's linear projection of flattened patches, patches taken in
     # row-major order; the reshape keeps that order for the tokens.
-    x = layers.Conv2D(cfg.dim, cfg.patch_size, strides=cfg.patch_size, kernel_initializer=dense_init,
+    x = layers.Conv2D(cfg.dim, cfg.patch_size, strides=cfg.patch_size, kernel_initializer=dense_init(),
                       name="patch_embed")(x)
     x = layers.Reshape((-1, cfg.dim), name="tokens")(x)
     x = TokenEmbedding(class_token=cfg.pool == "token", init_std=cfg.init_std or 0.02, name="pos_embed")(x)
@@ -60,9 +62,9 @@ def build_vit(cfg: ViTConfig, *, num_classes: int, image_size: int, name: str) -
     x = ClassTokenPool(name="cls_pool")(x) if cfg.pool == "token" else layers.Flatten(name="flatten")(x)
     x = layers.Dropout(cfg.head_dropout, name="head_drop")(x)
     for j, units in enumerate(cfg.head_units):
-        x = layers.Dense(units, activation="gelu", kernel_initializer=dense_init, name=f"head_fc{j}")(x)
+        x = layers.Dense(units, activation="gelu", kernel_initializer=dense_init(), name=f"head_fc{j}")(x)
         x = layers.Dropout(cfg.head_dropout, name=f"head_fc{j}_drop")(x)
-    outputs = layers.Dense(num_classes, kernel_initializer=dense_init, name="head")(x)
+    outputs = layers.Dense(num_classes, kernel_initializer=dense_init(), name="head")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -71,14 +73,14 @@ def _encoder_block(x, cfg: ViTConfig, drop_path_rate: float, dense_init, name: s
     head_dim = cfg.head_dim or cfg.dim // cfg.num_heads
     y = layers.LayerNormalization(epsilon=cfg.layer_norm_eps, name=f"{name}_norm1")(x)
     y = layers.MultiHeadAttention(cfg.num_heads, head_dim, dropout=cfg.attention_dropout,
-                                  kernel_initializer=dense_init, name=f"{name}_attn")(y, y)
+                                  kernel_initializer=dense_init(), name=f"{name}_attn")(y, y)
     y = layers.Dropout(cfg.dropout, name=f"{name}_attn_drop")(y)
     y = drop_path(drop_path_rate, 3, name=f"{name}_drop_path1")(y)
     x = layers.Add(name=f"{name}_add1")([x, y])
     y = layers.LayerNormalization(epsilon=cfg.layer_norm_eps, name=f"{name}_norm2")(x)
-    y = layers.Dense(cfg.mlp_dim, activation="gelu", kernel_initializer=dense_init, name=f"{name}_fc1")(y)
+    y = layers.Dense(cfg.mlp_dim, activation="gelu", kernel_initializer=dense_init(), name=f"{name}_fc1")(y)
     y = layers.Dropout(cfg.dropout, name=f"{name}_fc1_drop")(y)
-    y = layers.Dense(cfg.dim, kernel_initializer=dense_init, name=f"{name}_fc2")(y)
+    y = layers.Dense(cfg.dim, kernel_initializer=dense_init(), name=f"{name}_fc2")(y)
     y = layers.Dropout(cfg.dropout, name=f"{name}_fc2_drop")(y)
     y = drop_path(drop_path_rate, 3, name=f"{name}_drop_path2")(y)
     return layers.Add(name=f"{name}_add2")([x, y])
