@@ -108,10 +108,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    import dataclasses
     from pathlib import Path
 
     from benchbench.data import get_dataset, resolve_data_dir
-    from benchbench.runner import Queue, spawn_workers, work, write_results
+    from benchbench.runner import Queue, work, write_results
     from benchbench.storage import STORAGE_ENV, display_url, sqlite_url
     from benchbench.study import load_study
 
@@ -126,12 +127,25 @@ def cmd_study(args: argparse.Namespace) -> int:
     out = Path(args.out) / study.name
     url = args.storage or os.environ.get(STORAGE_ENV) or sqlite_url(out / "optuna.db")
     tracking = args.tracking or study.tracking
-    queue = Queue(study, url, heartbeat_seconds=args.heartbeat, max_retries=args.max_retries)
+    study = dataclasses.replace(study, tracking=tracking)
     run_options = dict(runs_dir=out / "runs", data_dir=data_dir, tracking=tracking)
+
+    def tuned(study):  # tune-then-compare: the searches' best configurations become the cells
+        if not study.tune:
+            return study
+        from benchbench.tune import tune_study
+
+        return tune_study(study, url, out=out, data_dir=data_dir, heartbeat_seconds=args.heartbeat)
+
     if args.worker:  # one of `--workers N` local processes: the parent prints the tables
+        queue = Queue(tuned(study), url, heartbeat_seconds=args.heartbeat, max_retries=args.max_retries)
+        queue.start()
         work(queue, **run_options)
         return 0
-
+    if study.tune and args.workers > 1:
+        _run_workers(args, url)  # the workers share the searches, then the tuned cells
+    queue = Queue(tuned(study), url, heartbeat_seconds=args.heartbeat, max_retries=args.max_retries)
+    study = queue.study
     added = queue.start()
     cells = queue.cells()
     print(f"study {study.name}: {len(cells)} cells, {_counts(cells)}; {added} newly queued; "
@@ -141,18 +155,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         if args.workers == 1:
             work(queue, **run_options)
         else:
-            argv = ["--out", args.out, "--tracking", tracking, "--heartbeat", str(args.heartbeat),
-                    "--max-retries", str(args.max_retries), *(["--data-dir", args.data_dir] if args.data_dir else [])]
-            processes = spawn_workers(Path(args.file), args.workers, url, argv)
-            try:
-                codes = [process.wait() for process in processes]
-            except KeyboardInterrupt:  # the workers got the same SIGINT: let them mark their cells interrupted
-                for process in processes:
-                    process.wait()
-                raise
-            if any(codes):
-                raise RuntimeError(f"{sum(map(bool, codes))} of {args.workers} workers exited with an error "
-                                   f"(status {max(codes)}); start the study again to finish it")
+            _run_workers(args, url)
     cells = queue.cells()
     path = write_results(study, cells, out)
     print(f"study {study.name}: {_counts(cells)}")
@@ -168,6 +171,28 @@ def cmd_study(args: argparse.Namespace) -> int:
         raise RuntimeError(f"{len(failed)} of {len(cells)} cells did not finish ({failed[0].label}: "
                            f"{failed[0].error or failed[0].status}); start the study again to retry them")
     return 0
+
+
+def _run_workers(args: argparse.Namespace, url: str) -> None:
+    """Runs this same command as `--workers` local worker processes and waits for them."""
+    from benchbench.runner import spawn_workers
+
+    argv, skip = [], False
+    for item in args.argv:  # the storage URL travels in the environment, not on a command line `ps` shows
+        if skip or item == "--storage" or item.startswith("--storage="):
+            skip = item == "--storage"
+            continue
+        argv.append(item)
+    processes = spawn_workers([*argv, "--worker"], args.workers, url)
+    try:
+        codes = [process.wait() for process in processes]
+    except KeyboardInterrupt:  # the workers got the same SIGINT: let them mark their trials interrupted
+        for process in processes:
+            process.wait()
+        raise
+    if any(codes):
+        raise RuntimeError(f"{sum(map(bool, codes))} of {args.workers} workers exited with an error "
+                           f"(status {max(codes)}); run the command again to finish")
 
 
 def _counts(cells) -> str:
@@ -186,6 +211,114 @@ def _print_cells(cells, *order: str) -> None:
             detail = cell.error
         print(f"  {cell.status:<8} {cell.label:<40} {cell.config.hash()}  {detail}".rstrip())
     sys.stdout.flush()
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    from tabulate import tabulate
+
+    from benchbench.data import get_dataset, resolve_data_dir
+    from benchbench.run import RunConfig, apply_sets, validate
+    from benchbench.space import space_for
+    from benchbench.storage import STORAGE_ENV, display_url, sqlite_url
+    from benchbench.tune import Search, confirm, counts, open_search, search_worker
+
+    for flag, value, low in (("--trials", args.trials, 1), ("--workers", args.workers, 1), ("--confirm", args.confirm, 0),
+                             ("--confirm-seeds", args.confirm_seeds, 1), ("--heartbeat", args.heartbeat, 1)):
+        if value < low:
+            raise UsageError(f"{flag} must be >= {low}, got {value}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    given = {k: getattr(args, k) for k in ("epochs", "batch_size", "image_size") if getattr(args, k) is not None}
+    base = apply_sets(RunConfig(model=args.model, dataset=args.dataset, seed=args.seed, **given), args.set)
+    validate(base)
+    explicit = _space_overrides(args.space)
+    # What the command fixes (--set, --batch-size, ...) leaves the family's space, unless --space names it again.
+    fixed = {k for k in given if k != "epochs"} | {item.partition("=")[0] for item in args.set}
+    space = {k: d for k, d in space_for(args.model, explicit).items() if k not in fixed or k in explicit}
+    name = args.study_name or f"tune-{args.model}-{args.dataset}"
+    data_dir = resolve_data_dir(args.data_dir)
+    get_dataset(args.dataset).require_present(data_dir)
+    out = Path(args.out) / name
+    url = args.storage or os.environ.get(STORAGE_ENV) or sqlite_url(out / "optuna.db")
+    search = Search(name=name, base=base, space=space, trials=args.trials, pruner=args.pruner)
+    storage, study = open_search(search, url, heartbeat_seconds=args.heartbeat)
+    deadline = time.time() + args.timeout if args.timeout else None
+    options = dict(runs_dir=out / "runs", data_dir=data_dir, tracking=args.tracking, deadline=deadline)
+    if args.worker:
+        search_worker(search, storage, study, **options)
+        return 0
+    before = counts(study)
+    print(f"search {name}: {args.model} on {args.dataset}, {args.trials} trials of {base.epochs} epochs, "
+          f"{args.pruner} pruner, TPE seed {args.seed}; {before['complete'] + before['pruned']} finished before; "
+          f"storage {display_url(url)}", flush=True)
+    print("space: " + "; ".join(f"{k} {_describe(d)}" for k, d in space.items()), flush=True)
+    if args.workers == 1:
+        search_worker(search, storage, study, **options)
+    else:
+        _run_workers(args, url)
+    n = counts(study)
+    best = study.best_trial if n["complete"] else None
+    print(f"search {name}: {n['complete']} complete, {n['pruned']} pruned, {n['fail']} failed" +
+          (f"; best val top-1 {100 * best.value:.1f}% (trial {best.number}: "
+           f"{', '.join(f'{k}={_short(v)}' for k, v in best.params.items())})"
+           if best else ""))
+    print(f"trials:  {out / 'runs'}/trial<N>/<run id>/run.json; browse with: optuna-dashboard {display_url(url)}")
+    if args.confirm:
+        rows, runs_csv = confirm(search, study, k=args.confirm, seeds=args.confirm_seeds, url=url, out=out,
+                                 data_dir=data_dir, tracking=args.tracking, heartbeat_seconds=args.heartbeat)
+        table = [[r["rank"], r["trial"], f"{100 * r['search_best_val_top1']:.1f}",
+                  _mean_ci(r["confirmed_test_top1_mean"], r["confirmed_test_top1_ci95"], r["seeds"]),
+                  f"{100 * r['optimism_gap']:+.1f}" if r["optimism_gap"] is not None else "-",
+                  ", ".join(f"{k}={_short(v)}" for k, v in json.loads(r["params"]).items())]
+                 for r in rows]
+        print(tabulate(table, headers=["rank", "trial", "search best val top-1 %", "confirmed test top-1 %",
+                                       "gap (pts)", "params"], disable_numparse=True))
+        print(f"confirmation: {out / 'confirm.csv'}; its runs: {runs_csv}")
+    return 0
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _mean_ci(mean, half, n) -> str:
+    if mean is None:
+        return "-"
+    return f"{100 * mean:.1f} ± {100 * half:.1f} (n={n})" if half is not None else f"{100 * mean:.1f} (n={n}, no interval)"
+
+
+def _describe(dimension) -> str:
+    if dimension.choices is not None:
+        return "{" + ", ".join(map(str, dimension.choices)) + "}"
+    return f"[{dimension.low:g}, {dimension.high:g}]" + (" log" if dimension.log else "")
+
+
+def _space_overrides(items: list[str]) -> dict:
+    """--space KEY=LOW:HIGH[:log] or KEY=A,B,C (choices), in the study file's {low, high, log} / {choices} form."""
+    import ast
+
+    overrides = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key or not raw:
+            raise UsageError(f"--space expects KEY=LOW:HIGH[:log] or KEY=A,B,C, got {item!r}")
+        parse = lambda v: ast.literal_eval(v) if v.strip() not in ("true", "false") else v.strip() == "true"  # noqa: E731
+        try:
+            if ":" in raw:
+                parts = raw.split(":")
+                if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):
+                    raise ValueError
+                overrides[key] = {"low": parse(parts[0]), "high": parse(parts[1]), "log": len(parts) == 3}
+            else:
+                overrides[key] = {"choices": [parse(v) if v.strip()[:1].isdigit() or v.strip()[:1] in "-.([" else v.strip()
+                                              for v in raw.split(",")]}
+        except (ValueError, SyntaxError):
+            raise UsageError(f"--space {key}: cannot parse {raw!r}; use LOW:HIGH, LOW:HIGH:log or A,B,C") from None
+    return overrides
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,12 +372,41 @@ def build_parser() -> argparse.ArgumentParser:
                        help="re-queues of a cell whose worker died, per start of the study (default 2)")
     study.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     study.set_defaults(func=cmd_study)
+
+    tune = sub.add_parser("tune", help="search a model's hyperparameters with Optuna (TPE, pruning), then confirm")
+    tune.add_argument("--model", required=True)
+    tune.add_argument("--dataset", required=True)
+    tune.add_argument("--trials", type=int, required=True, help="finished trials wanted, counted over all workers")
+    tune.add_argument("--epochs", type=int, help="epochs per trial (default: the run default, 10)")
+    tune.add_argument("--batch-size", type=int)
+    tune.add_argument("--image-size", type=int)
+    tune.add_argument("--seed", type=int, default=0, help="training seed of every trial and the TPE sampler's seed")
+    tune.add_argument("--storage", help="Optuna storage URL (default: $BENCHBENCH_STORAGE, else "
+                      "sqlite:///OUT/STUDY_NAME/optuna.db)")
+    tune.add_argument("--study-name", help="the search's name in the storage (default: tune-MODEL-DATASET)")
+    tune.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    tune.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    tune.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
+    tune.add_argument("--confirm", type=int, default=0, metavar="K",
+                      help="re-run the top K configurations on fresh seeds, evaluated on the test split")
+    tune.add_argument("--confirm-seeds", type=int, default=3, metavar="M", help="fresh seeds per configuration (3)")
+    tune.add_argument("--space", action="append", default=[], metavar="KEY=RANGE",
+                      help="override a search dimension: KEY=LOW:HIGH, KEY=LOW:HIGH:log or KEY=A,B,C")
+    tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fix a recipe field or model option")
+    tune.add_argument("--out", default="results", help="results parent directory (default: results/)")
+    tune.add_argument("--data-dir")
+    tune.add_argument("--tracking", default="wandb", choices=["wandb", "none"])
+    tune.add_argument("--heartbeat", type=float, default=10, help="seconds between worker heartbeats (default 10)")
+    tune.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    tune.set_defaults(func=cmd_tune)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
+        args.argv = argv  # local worker processes re-run the same command
         _import_backend_quietly()
         return args.func(args)
     except (UsageError, ValueError, FileExistsError) as error:  # ValueError: bad names, values, overrides

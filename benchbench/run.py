@@ -180,23 +180,27 @@ def _rng_variables(model) -> list:
 
 def execute(config: RunConfig, *, out_dir: str = "runs", data_dir: str | None = None, resume: bool = False,
             verbose: int = 1, tracking: str = "wandb", group: str | None = None, on_epoch=None,
-            sync_hint: bool = True) -> dict:
+            sync_hint: bool = True, callbacks: tuple = (), evaluate_test: bool = True) -> dict:
     """Runs (or resumes) one training run and returns its record (also written to run.json).
 
     `on_epoch(logs)` is called after each epoch's checkpoint is committed (studies print progress with it);
-    `sync_hint=False` leaves the offline-W&B upload hint to the caller (a study prints one for all its runs)."""
+    `sync_hint=False` leaves the offline-W&B upload hint to the caller (a study prints one for all its runs).
+    `callbacks` are Keras callbacks for every epoch's `fit`; one that sets `model.stop_training` ends the run
+    early (the record says `stopped_early`). `evaluate_test=False` never touches the test split (tuning)."""
     import keras
 
     previous_policy = keras.mixed_precision.global_policy()
     try:
         return _execute(config, out_dir=out_dir, data_dir=data_dir, resume=resume, verbose=verbose,
-                        tracking=tracking, group=group, on_epoch=on_epoch, sync_hint=sync_hint)
+                        tracking=tracking, group=group, on_epoch=on_epoch, sync_hint=sync_hint,
+                        callbacks=tuple(callbacks), evaluate_test=evaluate_test)
     finally:  # the precision policy is process-global: leave it as we found it for the next run
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
 def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: bool, verbose: int, tracking: str,
-             group: str | None, on_epoch, sync_hint: bool) -> dict:
+             group: str | None, on_epoch, sync_hint: bool, callbacks: tuple,
+             evaluate_test: bool) -> dict:
     import keras
     import tensorflow as tf
 
@@ -278,7 +282,7 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
                               batch_size=config.batch_size, num_classes=spec.num_classes, seed=config.seed,
                               epoch=epoch, augment=augment)
         fit = model.fit(train, epochs=epoch + 1, initial_epoch=epoch, validation_data=evaluation["val"],
-                        callbacks=[timer], shuffle=False, verbose=verbose)
+                        callbacks=[timer, *callbacks], shuffle=False, verbose=verbose)
         logs = {key: float(values[-1]) for key, values in fit.history.items()}
         logs["epoch"] = epoch + 1
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
@@ -297,9 +301,12 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
         tracker.log_epoch(logs)
         if on_epoch:
             on_epoch(logs)
+        if model.stop_training:  # a callback (e.g. a pruner) ended the run
+            break
 
     model.load_weights(run_dir / "best.weights.h5")
-    test = model.evaluate(evaluation["test"], verbose=0, return_dict=True)
+    test = (model.evaluate(evaluation["test"], verbose=0, return_dict=True) if evaluate_test
+            else {"top1": None, "top5": None, "loss": None})
     step = timer.median_step_seconds()
     record = {
         "run_id": config.run_name(),
@@ -311,6 +318,7 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
         "metrics": {"test_top1": test["top1"], "test_top5": test["top5"], "test_loss": test["loss"],
                     "best_val_top1": state["best_val_top1"], "best_epoch": state["best_epoch"],
                     "history": state["history"]},
+        "stopped_early": state["epoch"] < config.epochs,
         "params": count_params(model),
         "gflops": forward_flops(model, image_size) / 1e9,
         "train_images_per_second": config.batch_size / step if step else None,
@@ -321,7 +329,8 @@ def _execute(config: RunConfig, *, out_dir: str, data_dir: str | None, resume: b
         "environment": environment(),
     }
     _atomic_write_text(run_dir / "run.json", json.dumps(record, indent=1))
-    tracker.finish({**{k: v for k, v in record["metrics"].items() if k != "history"},
+    tracker.finish({**{k: v for k, v in record["metrics"].items() if k != "history" and v is not None},
+                    "stopped_early": record["stopped_early"],
                     **{k: record[k] for k in ("params", "gflops", "train_images_per_second", "inference_latency_ms",
                                               "peak_memory_mb", "wall_seconds")}})
     (run_dir / state["checkpoint"]).unlink(missing_ok=True)  # finished: the record and best weights remain

@@ -292,12 +292,12 @@ def worker_env(workers: int) -> dict:
             "OMP_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}
 
 
-def spawn_workers(study_path: Path, workers: int, storage_url: str, argv: list[str]) -> list:
-    """Starts local worker processes; the storage URL travels in the environment (it may hold a password)."""
+def spawn_workers(argv: list[str], workers: int, storage_url: str) -> list:
+    """Starts `workers` processes of `benchbench ARGV`; the storage URL travels in the environment, where `ps`
+    does not show it (it may hold a password)."""
     import subprocess
 
     from benchbench.storage import STORAGE_ENV
 
     env = {**worker_env(workers), STORAGE_ENV: storage_url}
-    return [subprocess.Popen([sys.executable, "-m", "benchbench", "study", str(study_path), "--worker", *argv], env=env)
-            for _ in range(workers)]
+    return [subprocess.Popen([sys.executable, "-m", "benchbench", *argv], env=env) for _ in range(workers)]

@@ -11,6 +11,12 @@
     "model.depth" = 6
     [tracking]
     backend = "wandb"                 # or "none"
+    [tune]                            # optional: tune every model first, then compare the tuned ones
+    trials = 20                       # finished trials per (model, dataset) search
+    epochs = 5                        # per trial (default: the study's epochs)
+    pruner = "median"                 # median | hyperband | none
+    [tune.space.vit_tiny]             # per model: override dimensions of the family's search space
+    learning_rate = {low = 1e-4, high = 1e-3, log = true}
 """
 
 from __future__ import annotations
@@ -24,12 +30,24 @@ from benchbench.run import RunConfig, validate, with_overrides
 
 SHORTCUTS = ("epochs", "batch_size", "image_size")
 TOP_LEVEL = {"name": str, "description": str, "datasets": list, "models": list, "seeds": list, "recipe": dict,
-             "overrides": dict, "tracking": dict, **{key: int for key in SHORTCUTS}}
+             "overrides": dict, "tracking": dict, "tune": dict, **{key: int for key in SHORTCUTS}}
 TRACKING = {"backend": str}
+TUNE = {"trials": int, "epochs": int, "pruner": str, "space": dict}
 
 
 class StudyError(ValueError):
     """A study file mistake: the message names the file, the key and the reason."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneSpec:
+    """Tune-then-compare: each (model, dataset) is searched on the study's first seed (validation only), and
+    its cells then run with the best configuration found."""
+
+    trials: int
+    epochs: int | None = None  # per trial; None: the study's epochs
+    pruner: str = "median"
+    space: dict = dataclasses.field(default_factory=dict)  # model -> {key: dimension spec}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +57,7 @@ class Study:
     cells: tuple[RunConfig, ...]  # one per (dataset, model, seed), in file order
     tracking: str = "wandb"
     description: str = ""
+    tune: TuneSpec | None = None
 
 
 def load_study(path: str | Path) -> Study:
@@ -81,6 +100,7 @@ def load_study(path: str | Path) -> Study:
             if name not in registry:
                 fail(key, registry.unknown_message(str(name)))
 
+    tune = _tune_spec(fail, data.get("tune"), data["models"])
     shared = {**{k: data[k] for k in SHORTCUTS if k in data}, **data.get("recipe", {})}
     overrides = data.get("overrides", {})
     for model in overrides:
@@ -92,7 +112,39 @@ def load_study(path: str | Path) -> Study:
             for seed in data["seeds"]:
                 cells.append(_cell(fail, model, dataset, seed, shared, overrides.get(model, {})))
     return Study(name=data["name"], path=path, cells=tuple(cells), tracking=backend,
-                 description=data.get("description", ""))
+                 description=data.get("description", ""), tune=tune)
+
+
+def _tune_spec(fail, table: dict | None, models: list) -> TuneSpec | None:
+    if table is None:
+        return None
+    from benchbench.space import space_for
+    from benchbench.tune import PRUNERS
+
+    for key, value in table.items():
+        if key not in TUNE:
+            fail(f"tune.{key}", f"unknown key; valid keys: {', '.join(TUNE)}")
+        if not isinstance(value, TUNE[key]) or isinstance(value, bool):
+            fail(f"tune.{key}", f"must be of type {TUNE[key].__name__}, got {value!r}")
+    if "trials" not in table or table["trials"] < 1:
+        fail("tune.trials", "is required and must be >= 1")
+    if table.get("epochs", 1) < 1:
+        fail("tune.epochs", "must be >= 1")
+    if table.get("pruner", "median") not in PRUNERS:
+        fail("tune.pruner", f"must be one of {', '.join(PRUNERS)}, got {table['pruner']!r}")
+    space = table.get("space", {})
+    for model, dimensions in space.items():
+        if model not in models:
+            fail(f"tune.space.{model}", "is not one of this study's models")
+        if not isinstance(dimensions, dict):
+            fail(f"tune.space.{model}", "must be a table of dimensions")
+    for model in models:
+        try:
+            space_for(model, space.get(model, {}))
+        except ValueError as error:
+            fail(f"tune.space.{model}", str(error))
+    return TuneSpec(trials=table["trials"], epochs=table.get("epochs"), pruner=table.get("pruner", "median"),
+                    space=space)
 
 
 def _cell(fail, model: str, dataset: str, seed: int, shared: dict[str, Any], own: dict[str, Any]) -> RunConfig:

@@ -60,6 +60,15 @@ def test_cells_are_the_product_with_overrides(tmp_path):
     (("batch_size = 32", "batch_size = 0"), "overrides.vit_tiny", "batch_size must be >= 1"),
     (("[overrides.vit_tiny]", "[overrides.resnet50v2]"), "overrides.resnet50v2", "not one of this study's models"),
     (('name = "t"', ""), "name", "is required"),
+    (("epochs = 3", "epochs = 3\n[tune]\nepochs = 2"), "tune.trials", "is required"),
+    (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\nsampler = 'tpe'"), "tune.sampler", "unknown key"),
+    (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\npruner = 'asha'"), "tune.pruner", "must be one of"),
+    (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\n[tune.space.resnet50v2]\nlearning_rate = {low = 1e-4, high = 1e-3}"),
+     "tune.space.resnet50v2", "not one of this study's models"),
+    (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\n[tune.space.vit_tiny]\nlearning_rate = {low = 1e-3, high = 1e-4}"),
+     "tune.space.vit_tiny", "empty range"),
+    (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\n[tune.space.vit_tiny]\nlr = {low = 1e-4, high = 1e-3}"),
+     "tune.space.vit_tiny", "unknown key 'lr'"),
 ])
 def test_mistakes_name_file_key_and_reason(tmp_path, change, key, reason):
     path = write(tmp_path, GOOD.replace(*change))

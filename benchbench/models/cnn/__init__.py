@@ -1,3 +1,3 @@
 """Convolutional baselines from keras.applications."""
 
-from benchbench.models.cnn import model  # noqa: F401  (registers the variants)
+from benchbench.models.cnn import model, space  # noqa: F401  (registers the variants and the search space)

@@ -1,3 +1,3 @@
 """Shift: ShiftViT, attention replaced by a zero-parameter partial channel shift."""
 
-from benchbench.models.shiftvit import model  # noqa: F401  (registers the variants)
+from benchbench.models.shiftvit import model, space  # noqa: F401  (registers the variants and the search space)

@@ -1,3 +1,3 @@
 """Attention: the Vision Transformer family."""
 
-from benchbench.models.vit import model  # noqa: F401  (registers the variants)
+from benchbench.models.vit import model, space  # noqa: F401  (registers the variants and the search space)
