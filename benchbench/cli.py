@@ -166,6 +166,10 @@ def cmd_study(args: argparse.Namespace) -> int:
         print(f"W&B:     group {study.name!r}; run files under {out / 'runs'}/<run id>/wandb/ "
               f"(offline runs upload with: wandb sync {out / 'runs'}/*/wandb/offline-run-*)")
     print(f"storage: {display_url(url)} (browse it with: optuna-dashboard {display_url(url)})")
+    if args.report_dir != "none":
+        from benchbench.report import write_report
+
+        print(f"report:  {write_report(out, args.report_dir)}")
     failed = [cell for cell in cells if cell.status != "done"]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(cells)} cells did not finish ({failed[0].label}: "
@@ -211,6 +215,15 @@ def _print_cells(cells, *order: str) -> None:
             detail = cell.error
         print(f"  {cell.status:<8} {cell.label:<40} {cell.config.hash()}  {detail}".rstrip())
     sys.stdout.flush()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from benchbench.report import write_report
+
+    path = write_report(args.results, args.out)
+    print(f"leaderboard: {path}")
+    print(f"figures:     {path.parent}/*.png; cells: {path.parent / 'runs.csv'}")
+    return 0
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -370,8 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds between worker heartbeats; a cell whose worker misses 3 is re-queued (default 10)")
     study.add_argument("--max-retries", type=int, default=2,
                        help="re-queues of a cell whose worker died, per start of the study (default 2)")
+    study.add_argument("--report-dir", default="reports",
+                       help="where the leaderboard and figures go when the study ends (default reports/; none: skip)")
     study.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     study.set_defaults(func=cmd_study)
+
+    report = sub.add_parser("report", help="leaderboard (markdown) and figures from a study's results")
+    report.add_argument("results", help="a study's results directory (results/<study>) or its study file")
+    report.add_argument("--out", default="reports", help="reports parent directory (default: reports/)")
+    report.set_defaults(func=cmd_report)
 
     tune = sub.add_parser("tune", help="search a model's hyperparameters with Optuna (TPE, pruning), then confirm")
     tune.add_argument("--model", required=True)

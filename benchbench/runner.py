@@ -267,7 +267,8 @@ def row(study: str, cell: Cell) -> dict:
 
 
 def write_results(study: Study, cells: list[Cell], directory: Path) -> Path:
-    """Writes runs.csv (one row per cell) and records.jsonl (the full records, with histories), atomically."""
+    """Writes runs.csv (one row per cell), records.jsonl (the full records, with histories) and study.json (what
+    the report's header says about the protocol), each atomically."""
     import pandas as pd
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -282,6 +283,10 @@ def write_results(study: Study, cells: list[Cell], directory: Path) -> Path:
             if cell.record:
                 f.write(json.dumps({"study": study.name, **cell.record}) + "\n")
     os.replace(tmp, directory / "records.jsonl")
+    tmp = directory / ".study.json.tmp"
+    tmp.write_text(json.dumps({"name": study.name, "description": study.description, "file": str(study.path),
+                               "tuned": study.tune is not None, "cells": len(cells)}, indent=1))
+    os.replace(tmp, directory / "study.json")
     return path
 
 

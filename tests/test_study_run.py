@@ -71,7 +71,8 @@ def losses(out: Path) -> dict[str, list[float]]:
 
 
 def start(study: Path, out: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "benchbench", "study", str(study), "--out", str(out), *extra],
+    return subprocess.Popen([sys.executable, "-m", "benchbench", "study", str(study), "--out", str(out),
+                             "--report-dir", str(out / "reports"), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env or SUBPROCESS_ENV, start_new_session=True)
 
@@ -91,7 +92,8 @@ def reference(tmp_path_factory):
 
         buffer = StringIO()
         with redirect_stdout(buffer):
-            code = cli.main(["study", str(study), "--out", str(directory / "out")])
+            code = cli.main(["study", str(study), "--out", str(directory / "out"), "--report-dir",
+                             str(directory / "reports")])
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -126,6 +128,7 @@ def test_study_runs_every_cell_once_and_writes_runs_csv(reference):
     assert len(cells) == 4 and all([t.state for t in trials] == [TrialState.COMPLETE] for trials in cells.values())
     assert output.count("running  ") == 4 and "epoch 3/3" in output
     assert "results: " in output and "W&B:" in output and "optuna-dashboard sqlite:///" in output
+    assert (directory / "reports" / "tiny" / "leaderboard.md").exists()  # the report follows the last cell
 
 
 @pytest.mark.slow
@@ -152,7 +155,8 @@ def test_rerunning_a_finished_study_only_reports(reference, capsys):
     directory, frame, _ = reference
     out = directory / "out"
     before = (out / "tiny" / "runs.csv").read_text()
-    assert cli.main(["study", str(directory / "tiny.toml"), "--out", str(out), "--tracking", "none"]) == 0
+    assert cli.main(["study", str(directory / "tiny.toml"), "--out", str(out), "--tracking", "none",
+                     "--report-dir", "none"]) == 0
     printed = capsys.readouterr().out
     assert "4 cells, 4 done; 0 newly queued" in printed and "running  " not in printed
     assert (out / "tiny" / "runs.csv").read_text() == before

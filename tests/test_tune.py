@@ -182,7 +182,7 @@ backend = "none"
 def test_a_study_with_a_tune_table_compares_the_tuned_configurations(tmp_path, capsys):
     study = tmp_path / "tuned.toml"
     study.write_text(TUNED_STUDY)
-    assert cli.main(["study", str(study), "--out", str(tmp_path / "out")]) == 0
+    assert cli.main(["study", str(study), "--out", str(tmp_path / "out"), "--report-dir", str(tmp_path / "reports")]) == 0
     url = sqlite_url(tmp_path / "out" / "tuned" / "optuna.db")
     search = optuna.load_study(study_name="tuned-tune-vit_tiny-synthetic", storage=url)
     assert len(search.trials) == 3 and all(t.user_attrs["config"]["epochs"] == 1 for t in search.trials)
@@ -195,6 +195,6 @@ def test_a_study_with_a_tune_table_compares_the_tuned_configurations(tmp_path, c
             {k: v for k, v in best.params.items() if not k.startswith("model.")}
     assert "tuned    vit_tiny synthetic: best val top-1" in capsys.readouterr().out
     # Run again: the searches and the cells are finished, nothing new is asked or queued.
-    assert cli.main(["study", str(study), "--out", str(tmp_path / "out")]) == 0
+    assert cli.main(["study", str(study), "--out", str(tmp_path / "out"), "--report-dir", str(tmp_path / "reports")]) == 0
     assert len(optuna.load_study(study_name="tuned-tune-vit_tiny-synthetic", storage=url).trials) == 3
     assert "2 cells, 2 done; 0 newly queued" in capsys.readouterr().out

@@ -1,0 +1,151 @@
+"""Leaderboards: interval and test math against scipy, ties, missing and single seeds, several data sets, the
+markdown as GitHub renders it, and a report built from real (tiny) runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from markdown_it import MarkdownIt
+from scipy import stats
+
+from benchbench import cli
+from benchbench.report import leaderboard, markdown_table, paired_p_value, pareto_front, t_interval, write_report
+
+COST = {"params": 1e6, "gflops": 0.1, "train_images_per_second": 100.0, "inference_latency_ms": 5.0,
+        "peak_memory_mb": 900.0, "wall_seconds": 60.0, "test_top5": 1.0}
+
+
+def runs(rows) -> pd.DataFrame:
+    """(dataset, model, seed, status, top1) tuples -> a runs.csv-shaped frame."""
+    return pd.DataFrame([{"study": "s", "dataset": d, "model": m, "family": m.split("_")[0], "seed": seed,
+                          "status": status, "test_top1": top1 if status == "done" else np.nan, "epochs": 3,
+                          "image_size": 32, **COST} for d, m, seed, status, top1 in rows])
+
+
+def html_tables(markdown: str) -> list[list[list[str]]]:
+    """The tables GitHub-flavoured markdown renders, as lists of rows of cell texts."""
+    html_tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    tables, rows, cells, inside = [], [], [], False
+    for token in html_tokens:
+        if token.type == "table_open":
+            rows = []
+        elif token.type == "tr_open":
+            cells = []
+        elif token.type in ("th_open", "td_open"):
+            inside = True
+        elif token.type == "inline" and inside:
+            cells.append(token.content)
+            inside = False
+        elif token.type == "tr_close":
+            rows.append(cells)
+        elif token.type == "table_close":
+            tables.append(rows)
+    return tables
+
+
+@pytest.mark.parametrize("values", [[0.9, 0.92, 0.95], [0.5, 0.7], [0.81, 0.8, 0.83, 0.79, 0.9]])
+def test_t_interval_matches_scipy(values):
+    mean, half = t_interval(values)
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert mean == pytest.approx(np.mean(values)) and half == pytest.approx((high - low) / 2)
+
+
+def test_one_value_has_no_interval_and_no_test():
+    assert t_interval([0.9]) == (0.9, None)
+    assert paired_p_value([0.9], [0.8]) is None
+
+
+def test_paired_p_value_matches_scipy_and_handles_constant_differences():
+    a, b = [0.90, 0.93, 0.91, 0.95], [0.88, 0.90, 0.92, 0.91]
+    assert paired_p_value(a, b) == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert paired_p_value([0.9, 0.8], [0.9, 0.8]) == 1.0  # identical: nothing to tell apart
+    assert paired_p_value([0.9, 0.8], [0.8, 0.7]) == 0.0  # the same gap on every seed
+
+
+def test_ties_missing_seeds_single_seeds_and_several_datasets():
+    frame = runs([
+        ("digits", "vit_a", 0, "done", 0.95), ("digits", "vit_a", 1, "done", 0.96), ("digits", "vit_a", 2, "done", 0.94),
+        # Close to the leader with noisy differences: not significant -> tied, shares rank 1.
+        ("digits", "shift_b", 0, "done", 0.96), ("digits", "shift_b", 1, "done", 0.93), ("digits", "shift_b", 2, "done", 0.95),
+        # Clearly worse on every seed: its own rank; one seed failed and is listed, not averaged.
+        ("digits", "cnn_c", 0, "done", 0.60), ("digits", "cnn_c", 1, "done", 0.62), ("digits", "cnn_c", 2, "failed", 0),
+        # One seed only: no interval, no test.
+        ("digits", "mobile_d", 0, "done", 0.50),
+        ("cifar10", "vit_a", 0, "done", 0.70), ("cifar10", "vit_a", 1, "done", 0.72),
+        ("cifar10", "cnn_c", 0, "done", 0.80), ("cifar10", "cnn_c", 1, "done", 0.81),
+    ])
+    board = leaderboard(frame)
+    digits = board[board["dataset"] == "digits"].set_index("model")
+    assert digits.loc["vit_a", "rank"] == 1 and not digits.loc["vit_a", "tied"]
+    assert digits.loc["shift_b", "rank"] == 1 and digits.loc["shift_b", "tied"]
+    assert digits.loc["shift_b", "p_vs_leader"] == pytest.approx(stats.ttest_rel([0.96, 0.93, 0.95], [0.95, 0.96, 0.94]).pvalue)
+    assert digits.loc["cnn_c", "rank"] == 3 and digits.loc["cnn_c", "n"] == 2 and digits.loc["cnn_c", "seeds"] == 3
+    assert digits.loc["cnn_c", "not_done"] == "seed 2 failed"
+    assert digits.loc["cnn_c", "top1_mean"] == pytest.approx(0.61)  # the finished seeds only
+    assert pd.isna(digits.loc["mobile_d", "top1_ci95"]) and pd.isna(digits.loc["mobile_d", "p_vs_leader"])
+    cifar = board[board["dataset"] == "cifar10"].set_index("model")
+    assert cifar.loc["cnn_c", "rank"] == 1 and cifar.loc["vit_a", "rank"] == 2  # ranked per data set
+
+    table = markdown_table(board[board["dataset"] == "digits"])
+    (rendered,) = html_tables(table)
+    assert rendered[0][:4] == ["rank", "model", "family", "test top-1 % (mean ± 95% CI)"]
+    assert [row[0] for row in rendered[1:]] == ["1", "=1", "3", "4"] and len({len(r) for r in rendered}) == 1
+    assert rendered[1][3] == "95.00 ± 2.48 (n=3)" and rendered[4][3] == "50.00 (n=1, no interval)"
+    assert rendered[3][-1] == "seed 2 failed"
+
+
+def test_pareto_front():
+    cost = np.array([10.0, 20.0, 30.0, 40.0])
+    accuracy = np.array([0.5, 0.4, 0.7, 0.6])
+    assert list(pareto_front(cost, accuracy)) == [0, 2]  # cheaper-is-better: params
+    assert list(pareto_front(cost, accuracy, cheaper_is_lower=False)) == [3, 2]  # higher-is-better: throughput
+
+
+STUDY = '''
+name = "reported"
+datasets = ["synthetic"]
+models = ["shiftvit_keras", "vit_tiny", "mobilevit_xxs"]
+seeds = [0, 1]
+epochs = 2
+batch_size = 32
+image_size = 32
+[overrides.shiftvit_keras]
+"model.depths" = [1, 1, 1, 1]
+[overrides.vit_tiny]
+"model.depth" = 1
+"model.patch_size" = 8
+[overrides.mobilevit_xxs]
+"model.num_heads" = 5         # its widths (64, 80, 96) do not split into 5 heads: every cell fails at build time
+[tracking]
+backend = "none"
+'''
+
+
+@pytest.mark.slow
+def test_report_from_real_runs(tmp_path, capsys):
+    study = tmp_path / "reported.toml"
+    study.write_text(STUDY)
+    code = cli.main(["study", str(study), "--out", str(tmp_path / "results"), "--report-dir", str(tmp_path / "reports")])
+    assert code == 1  # the failing model's cells are reported as failed; the others finished and were reported
+    report = tmp_path / "reports" / "reported"
+    markdown = (report / "leaderboard.md").read_text()
+    (table,) = html_tables(markdown)
+    models = [row[1] for row in table[1:]]
+    assert sorted(models) == ["`mobilevit_xxs`", "`shiftvit_keras`", "`vit_tiny`"]
+    failed = table[1 + models.index("`mobilevit_xxs`")]
+    assert failed[0] == "–" and failed[-1] == "seed 0 failed, seed 1 failed"
+    assert "**Environment**" in markdown and "git " in markdown and "Per model: `shiftvit_keras` 2 epochs at 32 px" in markdown
+    for figure in ("accuracy_vs_throughput", "accuracy_vs_params", "learning_curves", "seeds"):
+        png = report / f"{figure}_synthetic.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({figure}_synthetic.png)" in markdown
+    assert (report / "runs.csv").exists() and (report / "leaderboard.csv").exists()
+    # `benchbench report` on the results directory rebuilds the same table.
+    assert cli.main(["report", str(tmp_path / "results" / "reported"), "--out", str(tmp_path / "again")]) == 0
+    again = (tmp_path / "again" / "reported" / "leaderboard.md").read_text()
+    assert html_tables(again) == html_tables(markdown)
+
+
+def test_report_of_a_study_never_run_is_a_runtime_error(tmp_path, capsys):
+    assert cli.main(["report", str(tmp_path / "results" / "nothing")]) == 1
+    assert "run the study first" in capsys.readouterr().err
