@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test models demo study-cifar100 study-cifar10 study-flowers clean
+.PHONY: install test models demo study-cifar100 study-cifar10 study-flowers bench clean
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ study-cifar10: install
 study-flowers: install
 	$(BIN)/benchbench data download tf_flowers
 	$(BIN)/benchbench study studies/flowers.toml $(STUDY_ARGS)
+
+# Speed and MFU of the tutorial configurations on this machine: reports/bench/<host>.md (about 5 minutes on 2 cores).
+bench: install
+	$(BIN)/benchbench bench --suite --out reports/bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

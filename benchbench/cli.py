@@ -226,6 +226,38 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from benchbench.bench import SUITE, BenchConfig, bench, peak_flops, suite_markdown, write_suite
+    from benchbench.models import model_info
+
+    if args.suite:
+        peaks = {}
+        records = []
+        for config in SUITE:
+            peaks.setdefault(config.precision, peak_flops(config.precision))
+            records.append(bench(config, peaks[config.precision]))
+            print(f"{config.model} {config.precision}: {records[-1]['train_images_per_second']:.1f} img/s, "
+                  f"MFU {100 * records[-1]['mfu']:.1f}%", flush=True)
+        print(f"bench table: {write_suite(records, args.out)}")
+        return 0
+    if not args.model:
+        raise UsageError("bench needs --model NAME (or --suite for the `make bench` table)")
+    model_info(args.model)
+    for flag, value in (("--batch-size", args.batch_size), ("--steps", args.steps)):
+        if value < 1:
+            raise UsageError(f"{flag} must be >= 1, got {value}")
+    config = BenchConfig(args.model, image_size=args.image_size, batch_size=args.batch_size,
+                         precision=args.precision, jit=args.jit, steps=args.steps)
+    record = bench(config)
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print(suite_markdown([record]))
+    return 0
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     import json
     import time
@@ -392,6 +424,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", help="a study's results directory (results/<study>) or its study file")
     report.add_argument("--out", default="reports", help="reports parent directory (default: reports/)")
     report.set_defaults(func=cmd_report)
+
+    bench = sub.add_parser("bench", help="training/inference speed and MFU of one model configuration")
+    bench.add_argument("--model")
+    bench.add_argument("--image-size", type=int, help="default: the model's reference size")
+    bench.add_argument("--batch-size", type=int, default=64)
+    bench.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    bench.add_argument("--jit", action=argparse.BooleanOptionalAction, default=False, help="XLA-compile the steps")
+    bench.add_argument("--steps", type=int, default=20, help="timed training steps (after 3 warm-up steps)")
+    bench.add_argument("--json", action="store_true", help="print the record as JSON")
+    bench.add_argument("--suite", action="store_true", help="the `make bench` configurations, written to --out")
+    bench.add_argument("--out", default="reports/bench", help="folder of the suite's <host>.md (default reports/bench)")
+    bench.set_defaults(func=cmd_bench)
 
     tune = sub.add_parser("tune", help="search a model's hyperparameters with Optuna (TPE, pruning), then confirm")
     tune.add_argument("--model", required=True)

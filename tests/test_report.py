@@ -104,7 +104,7 @@ def test_pareto_front():
 
 STUDY = '''
 name = "reported"
-datasets = ["synthetic"]
+datasets = ["synthetic", "digits"]
 models = ["shiftvit_keras", "vit_tiny", "mobilevit_xxs"]
 seeds = [0, 1]
 epochs = 2
@@ -130,15 +130,19 @@ def test_report_from_real_runs(tmp_path, capsys):
     assert code == 1  # the failing model's cells are reported as failed; the others finished and were reported
     report = tmp_path / "reports" / "reported"
     markdown = (report / "leaderboard.md").read_text()
-    (table,) = html_tables(markdown)
+    assert "## synthetic" in markdown and "## digits" in markdown  # one leaderboard per data set
+    table, digits = html_tables(markdown)
+    assert len(digits) == 4 and digits[1][0] == "1"
     models = [row[1] for row in table[1:]]
     assert sorted(models) == ["`mobilevit_xxs`", "`shiftvit_keras`", "`vit_tiny`"]
     failed = table[1 + models.index("`mobilevit_xxs`")]
     assert failed[0] == "–" and failed[-1] == "seed 0 failed, seed 1 failed"
+    assert sum(row[0] in ("1", "=1") for row in table[1:]) >= 1
     assert "**Environment**" in markdown and "git " in markdown and "Per model: `shiftvit_keras` 2 epochs at 32 px" in markdown
     for figure in ("accuracy_vs_throughput", "accuracy_vs_params", "learning_curves", "seeds"):
-        png = report / f"{figure}_synthetic.png"
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({figure}_synthetic.png)" in markdown
+        for dataset in ("synthetic", "digits"):
+            png = report / f"{figure}_{dataset}.png"
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({figure}_{dataset}.png)" in markdown
     assert (report / "runs.csv").exists() and (report / "leaderboard.csv").exists()
     # `benchbench report` on the results directory rebuilds the same table.
     assert cli.main(["report", str(tmp_path / "results" / "reported"), "--out", str(tmp_path / "again")]) == 0

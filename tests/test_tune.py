@@ -198,3 +198,25 @@ def test_a_study_with_a_tune_table_compares_the_tuned_configurations(tmp_path, c
     assert cli.main(["study", str(study), "--out", str(tmp_path / "out"), "--report-dir", str(tmp_path / "reports")]) == 0
     assert len(optuna.load_study(study_name="tuned-tune-vit_tiny-synthetic", storage=url).trials) == 3
     assert "2 cells, 2 done; 0 newly queued" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_each_trial_is_a_wandb_run_in_the_search_group(tmp_path):
+    env = {**ENV, "HOME": str(tmp_path / "home"), "NETRC": str(tmp_path / "no-netrc")}  # no account: offline
+    argv = [a if a != "none" else "wandb" for a in TINY]
+    result = subprocess.run([sys.executable, "-m", "benchbench", "tune", *argv, "--trials", "1", "--out",
+                             str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (trial,) = trials(sqlite_url(tmp_path / "out" / "tune-vit_tiny-synthetic" / "optuna.db"), "tune-vit_tiny-synthetic")
+    run_dir = tmp_path / "out" / "tune-vit_tiny-synthetic" / "runs" / trial.user_attrs["run_dir"]
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    wandb_cli = str(Path(sys.executable).with_name("wandb"))
+    records = [json.loads(line) for line in subprocess.run([wandb_cli, "leet", "inspect", "--json", str(offline)],
+                                                           capture_output=True, text=True, timeout=120).stdout.splitlines()]
+    (run,) = [r["run"] for r in records if r["type"] == "run"]
+    assert run["run_group"] == "tune-vit_tiny-synthetic"
+    config = run["config"]["update"]
+    assert config["learning_rate"] == pytest.approx(trial.params["learning_rate"])  # the trial's parameters
+    summary = json.loads(subprocess.run([wandb_cli, "leet", "inspect", "--summary", "--json", str(offline)],
+                                        capture_output=True, text=True, timeout=120).stdout)["summary"]
+    assert summary["stopped_early"] is False and "test_top1" not in summary  # complete, and no test split
