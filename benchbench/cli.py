@@ -344,25 +344,19 @@ def _describe(dimension) -> str:
 
 def _space_overrides(items: list[str]) -> dict:
     """--space KEY=LOW:HIGH[:log] or KEY=A,B,C (choices), in the study file's {low, high, log} / {choices} form."""
-    import ast
+    from benchbench.run import parse_literal
 
     overrides = {}
     for item in items:
         key, sep, raw = item.partition("=")
-        if not sep or not key or not raw:
-            raise UsageError(f"--space expects KEY=LOW:HIGH[:log] or KEY=A,B,C, got {item!r}")
-        parse = lambda v: ast.literal_eval(v) if v.strip() not in ("true", "false") else v.strip() == "true"  # noqa: E731
-        try:
-            if ":" in raw:
-                parts = raw.split(":")
-                if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):
-                    raise ValueError
-                overrides[key] = {"low": parse(parts[0]), "high": parse(parts[1]), "log": len(parts) == 3}
-            else:
-                overrides[key] = {"choices": [parse(v) if v.strip()[:1].isdigit() or v.strip()[:1] in "-.([" else v.strip()
-                                              for v in raw.split(",")]}
-        except (ValueError, SyntaxError):
-            raise UsageError(f"--space {key}: cannot parse {raw!r}; use LOW:HIGH, LOW:HIGH:log or A,B,C") from None
+        parts = raw.split(":")
+        if not sep or not key or not raw or len(parts) > 3 or (len(parts) == 3 and parts[2] != "log"):
+            raise UsageError(f"--space expects KEY=LOW:HIGH, KEY=LOW:HIGH:log or KEY=A,B,C, got {item!r}")
+        if len(parts) > 1:
+            low, high = parse_literal(parts[0]), parse_literal(parts[1])
+            overrides[key] = {"low": low, "high": high, "log": len(parts) == 3}
+        else:
+            overrides[key] = {"choices": [parse_literal(v.strip()) for v in raw.split(",")]}
     return overrides
 
 

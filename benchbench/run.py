@@ -114,7 +114,7 @@ def apply_sets(config: RunConfig, assignments: list[str]) -> RunConfig:
         if not sep or not key:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         if key.startswith("model."):
-            overrides[key] = _literal(raw)
+            overrides[key] = parse_literal(raw)
         elif key not in SETTABLE:
             raise ValueError(f"--set: unknown key {key!r}; valid keys: {', '.join(sorted(SETTABLE))}, or model.<option>")
         else:
@@ -125,7 +125,8 @@ def apply_sets(config: RunConfig, assignments: list[str]) -> RunConfig:
     return with_overrides(config, overrides)
 
 
-def _literal(raw: str) -> Any:
+def parse_literal(raw: str) -> Any:
+    """A Python literal if it parses as one (numbers, tuples), else true/false, else the string itself."""
     import ast
 
     try:
