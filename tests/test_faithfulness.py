@@ -34,6 +34,27 @@ def test_partial_shift_matches_reference(channels, n_div):
     np.testing.assert_array_equal(np.asarray(partial_shift(x, n_div)), shift_reference(x, n_div))
 
 
+def test_partial_shift_gradient_is_the_reverse_shift():
+    """Backward pass: each input pixel receives the gradient of the output pixel it moved to, border pixels
+    that fell off receive none (the adjoint of the reference, accumulated pixel by pixel)."""
+    import tensorflow as tf
+
+    x = tf.constant(RNG.normal(size=(2, 5, 6, 26)).astype("float32"))
+    upstream = RNG.normal(size=(2, 5, 6, 26)).astype("float32")
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(partial_shift(x, 6) * upstream)
+    g = 26 // 6
+    offsets = [(0, 1)] * g + [(0, -1)] * g + [(1, 0)] * g + [(-1, 0)] * g + [(0, 0)] * (26 - 4 * g)
+    expected = np.zeros_like(upstream)
+    for ch, (dy, dx) in enumerate(offsets):
+        for i in range(5):
+            for j in range(6):
+                if 0 <= i + dy < 5 and 0 <= j + dx < 6:
+                    expected[:, i + dy, j + dx, ch] += upstream[:, i, j, ch]
+    np.testing.assert_array_equal(tape.gradient(loss, x).numpy(), expected)
+
+
 def test_partial_shift_moves_4_over_n_div_of_the_channels():
     # The keras.io tutorial moves 4 * n_div / C of them (half at C = 96); the paper moves 4 / n_div (a third).
     x = RNG.normal(size=(1, 6, 6, 96)).astype("float32")

@@ -13,15 +13,17 @@ def partial_shift(x, n_div: int):
     move left (out[:, :, w] = x[:, :, w + 1]), [g, 2g) right, [2g, 3g) up (out[:, h] = x[:, h + 1]),
     [3g, 4g) down, and the remaining C - 4g channels pass through: 4 / n_div of the channels move.
     """
+    # Written with split / slice / concatenate rather than strided indexing: their gradients (concatenate,
+    # pad, slice) touch each element once, where TensorFlow's strided-slice gradient scatters into a
+    # zero-filled copy of the whole input per slice; fwd+bwd is 3x faster (issue 7's profile).
     g = x.shape[-1] // n_div
-    left, right, up, down, rest = (x[..., :g], x[..., g:2 * g], x[..., 2 * g:3 * g], x[..., 3 * g:4 * g],
-                                   x[..., 4 * g:])
-    zero_col = ops.zeros_like(left[:, :, :1])
-    zero_row = ops.zeros_like(up[:, :1])
-    left = ops.concatenate([left[:, :, 1:], zero_col], axis=2)
-    right = ops.concatenate([zero_col, right[:, :, :-1]], axis=2)
-    up = ops.concatenate([up[:, 1:], zero_row], axis=1)
-    down = ops.concatenate([zero_row, down[:, :-1]], axis=1)
+    b, h, w, _ = ops.shape(x)
+    left, right, up, down, rest = ops.split(x, [g, 2 * g, 3 * g, 4 * g], axis=-1)
+    zero_col, zero_row = ops.zeros((b, h, 1, g), x.dtype), ops.zeros((b, 1, w, g), x.dtype)
+    left = ops.concatenate([ops.slice(left, (0, 0, 1, 0), (b, h, w - 1, g)), zero_col], axis=2)
+    right = ops.concatenate([zero_col, ops.slice(right, (0, 0, 0, 0), (b, h, w - 1, g))], axis=2)
+    up = ops.concatenate([ops.slice(up, (0, 1, 0, 0), (b, h - 1, w, g)), zero_row], axis=1)
+    down = ops.concatenate([zero_row, ops.slice(down, (0, 0, 0, 0), (b, h - 1, w, g))], axis=1)
     return ops.concatenate([left, right, up, down, rest], axis=-1)
 
 
