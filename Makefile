@@ -44,7 +44,8 @@ study-flowers: install
 	$(BIN)/benchbench data download tf_flowers
 	$(BIN)/benchbench study studies/flowers.toml $(STUDY_ARGS)
 
-# Speed and MFU of the tutorial configurations on this machine: reports/bench/<host>.md (about 5 minutes on 2 cores).
+# Speed and MFU of the reference configurations (3 fresh processes each), the input pipelines and the runner
+# overhead on this machine: reports/bench/<host>.md (about 15 minutes on 2 cores).
 bench: install
 	$(BIN)/benchbench bench --suite --out reports/bench
 

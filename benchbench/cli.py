@@ -101,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in ("seed", "epochs", "batch_size", "image_size") if getattr(args, k) is not None}
     config = apply_sets(RunConfig(model=args.model, dataset=args.dataset, **given), args.set)
     record = execute(config, out_dir=args.out, data_dir=args.data_dir, resume=args.resume,
-                     verbose=1 if sys.stdout.isatty() else 2, tracking=args.tracking)
+                     verbose=1 if sys.stdout.isatty() else 2, tracking=args.tracking, distribute=args.distribute)
     print(f"run directory: {args.out}/{record['run_id']}")
     print(json.dumps(record))  # the run.json record, on one line: the last line of stdout
     return 0
@@ -229,32 +229,39 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    from benchbench.bench import SUITE, BenchConfig, bench, peak_flops, suite_markdown, write_suite
+    from benchbench.bench import BenchConfig, bench_repeated, run_suite, suite_markdown, write_suite
     from benchbench.models import model_info
+    from benchbench.run import parse_literal
 
+    for flag, value in (("--batch-size", args.batch_size), ("--steps", args.steps), ("--repeats", args.repeats)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be >= 1, got {value}")
     if args.suite:
-        peaks = {}
-        records = []
-        for config in SUITE:
-            peaks.setdefault(config.precision, peak_flops(config.precision))
-            records.append(bench(config, peaks[config.precision]))
-            print(f"{config.model} {config.precision}: {records[-1]['train_images_per_second']:.1f} img/s, "
-                  f"MFU {100 * records[-1]['mfu']:.1f}%", flush=True)
-        print(f"bench table: {write_suite(records, args.out)}")
+        print(f"bench tables: {write_suite(run_suite(args.repeats or 3), args.out)}")
         return 0
     if not args.model:
-        raise UsageError("bench needs --model NAME (or --suite for the `make bench` table)")
+        raise UsageError("bench needs --model NAME (or --suite for the `make bench` tables)")
     model_info(args.model)
-    for flag, value in (("--batch-size", args.batch_size), ("--steps", args.steps)):
-        if value < 1:
-            raise UsageError(f"{flag} must be >= 1, got {value}")
+    model_args = []
+    for item in args.set:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set expects OPTION=VALUE (a model option, e.g. dropout=0), got {item!r}")
+        model_args.append((key.removeprefix("model."), parse_literal(raw)))
     config = BenchConfig(args.model, image_size=args.image_size, batch_size=args.batch_size,
-                         precision=args.precision, jit=args.jit, steps=args.steps)
-    record = bench(config)
+                         precision=args.precision, jit=args.jit, steps=args.steps, model_args=tuple(model_args),
+                         profile=args.profile)
+    record = bench_repeated(config, args.repeats or 1)
     if args.json:
         print(json.dumps(record))
-    else:
-        print(suite_markdown([record]))
+        return 0
+    print(suite_markdown([record]))
+    if record["profile"]:
+        from tabulate import tabulate
+
+        print("\nTraining step by op type (TF profiler; shares of op time):\n")
+        print(tabulate([[p["op"], f"{p['ms_per_step']:.1f}", f"{100 * p['share']:.1f}"] for p in record["profile"]],
+                       headers=["op", "ms / step", "share %"], tablefmt="github", disable_numparse=True))
     return 0
 
 
@@ -395,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a recipe field (e.g. learning_rate=5e-4) or a model option (model.depth=6)")
     run.add_argument("--resume", action="store_true", help="continue the run from its last finished epoch")
+    run.add_argument("--distribute", default="auto", choices=["auto", "mirrored", "none"],
+                     help="data-parallel training with MirroredStrategy: auto (when several GPUs are visible), "
+                     "mirrored (every GPU, else every logical CPU device), none")
     run.set_defaults(func=cmd_run)
 
     study = sub.add_parser("study", help="run a study file: every model x dataset x seed cell, once, crash-safe")
@@ -426,8 +436,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     bench.add_argument("--jit", action=argparse.BooleanOptionalAction, default=False, help="XLA-compile the steps")
     bench.add_argument("--steps", type=int, default=20, help="timed training steps (after 3 warm-up steps)")
+    bench.add_argument("--repeats", type=int, help="measure in N fresh processes and report the median "
+                       "(default 1; 3 with --suite)")
+    bench.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                       help="a model option, e.g. --set dropout=0 (repeatable)")
+    bench.add_argument("--profile", action="store_true", help="also print the training step's time by op type")
     bench.add_argument("--json", action="store_true", help="print the record as JSON")
-    bench.add_argument("--suite", action="store_true", help="the `make bench` configurations, written to --out")
+    bench.add_argument("--suite", action="store_true",
+                       help="the `make bench` tables (speed, input pipelines, runner overhead), written to --out")
     bench.add_argument("--out", default="reports/bench", help="folder of the suite's <host>.md (default reports/bench)")
     bench.set_defaults(func=cmd_bench)
 

@@ -46,3 +46,57 @@ def test_bench_json_and_usage_errors(capsys):
     assert "bench needs --model" in capsys.readouterr().err
     assert cli.main(["bench", "--model", "vitt"]) == 2
     assert "unknown model 'vitt'" in capsys.readouterr().err
+
+
+def test_profile_and_model_options(capsys):
+    """--set reaches the model, --profile returns the step's op types with their shares of op time."""
+    assert cli.main(["bench", "--model", "shiftvit_keras", "--image-size", "32", "--batch-size", "8", "--steps", "3",
+                     "--set", "dropout=0.0", "--profile", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["model_args"] == {"dropout": 0.0}
+    ops = {p["op"]: p for p in out["profile"]}
+    assert "MatMul" in ops and all(p["ms_per_step"] > 0 for p in out["profile"])
+    assert 0.5 < sum(p["share"] for p in out["profile"]) <= 1.0 + 1e-9  # the top op types cover most of the time
+    assert cli.main(["bench", "--model", "shiftvit_keras", "--set", "dropuot=0"]) == 2
+    assert "no option 'dropuot'" in capsys.readouterr().err
+
+
+def test_repeats_run_in_fresh_processes_and_report_the_median():
+    from benchbench.bench import bench_repeated
+
+    record = bench_repeated(BenchConfig("shiftvit_keras", image_size=32, batch_size=8, steps=2), repeats=3)
+    speeds = sorted(r["train_images_per_second"] for r in record["repeats"])
+    assert len(speeds) == 3 and record["train_images_per_second"] == speeds[1]
+
+
+def test_pipeline_throughput_on_stand_in_images():
+    from benchbench.bench import pipeline_throughput
+
+    cifar = pipeline_throughput("cifar10", 48, 64, batches=10, examples=256)
+    flowers = pipeline_throughput("tf_flowers", 64, 16, batches=10, examples=64)
+    assert cifar["stand_in_size"] == [32, 32] and flowers["stand_in_size"] == [333, 500]
+    assert cifar["augment"] == "pad_crop_flip" and cifar["images_per_second"] > flowers["images_per_second"] > 0
+
+
+def test_runner_overhead_measures_both_sides():
+    from benchbench.bench import runner_overhead
+    from benchbench.run import RunConfig
+
+    o = runner_overhead(RunConfig("shiftvit_t_light", "synthetic", epochs=2, batch_size=32,
+                                  model_args=(("embed_dim", 24), ("depths", (1, 1, 1, 1)))), repeats=1)
+    assert o["bare_fit_seconds"] > 0 and o["runner_fit_seconds"] > 0 and 0 < o["bookkeeping_seconds"] < 5
+    assert o["overhead"] == pytest.approx((o["runner_fit_seconds"] + o["bookkeeping_seconds"]) / o["bare_fit_seconds"] - 1)
+
+
+def test_suite_file_has_the_three_tables(record, tmp_path):
+    from benchbench.bench import write_suite
+
+    pipeline = {"dataset": "cifar10", "image_size": 48, "batch_size": 64, "augment": "pad_crop_flip",
+                "stand_in_size": [32, 32], "images_per_second": 1000.0, "model": "shiftvit_keras"}
+    overhead = {"model": "shiftvit_t_light", "dataset": "digits", "epochs": 5, "repeats": 3, "bare_fit_seconds": 10.0,
+                "runner_fit_seconds": 10.1, "bookkeeping_seconds": 0.1, "setup_seconds": 1.0, "final_seconds": 1.0,
+                "overhead": 0.02, "fit_overhead": 0.01, "bookkeeping_share": 0.01}
+    text = write_suite({"records": [record], "pipelines": [pipeline], "overhead": overhead}, tmp_path).read_text()
+    assert "## Training and inference speed" in text and "## Input pipeline" in text and "## Runner overhead" in text
+    ratio = 1000.0 / record["train_images_per_second"]
+    assert f"{ratio:.1f}x" in text and "+2.0" in text and "≤ 3" in text

@@ -86,6 +86,95 @@ def test_group_norm_with_one_group_is_the_official_gn1():
     np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-4, atol=1e-4)
 
 
+# --- Shared: the fused BatchNorm ---------------------------------------------------------------------------
+
+def test_fused_batch_norm_matches_the_definition_and_keras():
+    """Training step of BatchNorm (TensorFlow's fused kernel): outputs against the NumPy definition, moving
+    statistics updated with the biased batch variance, and gradients equal to Keras' composed BatchNorm."""
+    import tensorflow as tf
+
+    from benchbench.models.common import BatchNorm
+
+    x = tf.constant(RNG.normal(2.0, 3.0, size=(4, 5, 6, 8)).astype("float32"))
+    gamma, beta = RNG.normal(size=8).astype("float32"), RNG.normal(size=8).astype("float32")
+    ours, keras_bn = BatchNorm(momentum=0.9, epsilon=1e-5), keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+    for layer in (ours, keras_bn):
+        layer.build(x.shape)
+        layer.gamma.assign(gamma)
+        layer.beta.assign(beta)
+    ops_used = {op.type for op in tf.function(lambda t: ours(t, training=True)).get_concrete_function(
+        tf.TensorSpec(x.shape)).graph.get_operations()}
+    assert "FusedBatchNormV3" in ops_used  # the fast path is the one under test
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y_ours, y_keras = ours(x, training=True), keras_bn(x, training=True)
+        loss_ours, loss_keras = tf.reduce_sum(y_ours ** 3), tf.reduce_sum(y_keras ** 3)
+
+    xn = x.numpy()
+    mean, var = xn.mean(axis=(0, 1, 2)), xn.var(axis=(0, 1, 2))
+    np.testing.assert_allclose(y_ours.numpy(), (xn - mean) / np.sqrt(var + 1e-5) * gamma + beta, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours.moving_mean.numpy(), 0.1 * mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.moving_variance.numpy(), 0.9 + 0.1 * var, rtol=1e-5)
+    for ours_g, keras_g in zip(tape.gradient(loss_ours, [x, ours.gamma, ours.beta]),
+                               tape.gradient(loss_keras, [x, keras_bn.gamma, keras_bn.beta])):
+        np.testing.assert_allclose(ours_g.numpy(), keras_g.numpy(), rtol=1e-4, atol=1e-3)
+    inference = ours(x, training=False).numpy()  # Keras' own path, from the moving statistics
+    np.testing.assert_allclose(inference, keras_bn(x, training=False).numpy(), rtol=1e-5, atol=1e-5)
+
+
+# --- Shared: multi-head self-attention ----------------------------------------------------------------------
+
+def attention_reference(x, wq, bq, wk, bk, wv, bv, wo, bo):
+    """Vaswani et al. 2017, eq. 1 and sec. 3.2.2, head by head: softmax(Q K^T / sqrt(d)) V, heads concatenated
+    and projected. Kernels (D, heads, width) and (heads, width, D), Keras' MultiHeadAttention layout."""
+    heads, width = wq.shape[1], wq.shape[2]
+    out = np.zeros(x.shape, np.float64)
+    for h in range(heads):
+        q, k, v = (x @ w[:, h] + b[h] for w, b in ((wq, bq), (wk, bk), (wv, bv)))
+        scores = q @ k.transpose(0, 2, 1) / np.sqrt(width)
+        probs = np.exp(scores - scores.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        out += (probs @ v) @ wo[h]
+    return out + bo
+
+
+def test_self_attention_matches_the_definition_and_keras_multi_head_attention():
+    from benchbench.models.common import SelfAttention
+
+    x = RNG.normal(size=(2, 7, 12)).astype("float32")
+    ours = SelfAttention(num_heads=3, head_dim=5)
+    ours.build(x.shape)
+    wq, wk, wv = (RNG.normal(size=(12, 3, 5)).astype("float32") for _ in range(3))
+    bq, bk, bv = (RNG.normal(size=(3, 5)).astype("float32") for _ in range(3))
+    wo, bo = RNG.normal(size=(3, 5, 12)).astype("float32"), RNG.normal(size=12).astype("float32")
+    ours.set_weights([w.reshape(12, 15) for w in (wq, wk, wv)] + [b.reshape(15) for b in (bq, bk, bv)]
+                     + [wo.reshape(15, 12), bo])
+    expected = attention_reference(x, wq, bq, wk, bk, wv, bv, wo, bo)
+    np.testing.assert_allclose(np.asarray(ours(x)), expected, rtol=1e-4, atol=1e-4)
+
+    # The same parameters in Keras' layer give the same outputs: ours is a drop-in re-implementation.
+    theirs = keras.layers.MultiHeadAttention(num_heads=3, key_dim=5)
+    theirs(x, x)
+    theirs.set_weights([wq, bq, wk, bk, wv, bv, wo, bo])
+    np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(theirs(x, x)), rtol=1e-5, atol=1e-5)
+
+
+def test_self_attention_initialises_like_keras_multi_head_attention():
+    """vit_keras' recipe keeps Keras' default initialisation: the same spread per kernel as Keras' layer."""
+    from benchbench.models.common import SelfAttention
+
+    x = np.zeros((1, 4, 64), "float32")
+    ours, theirs = SelfAttention(num_heads=4, head_dim=64), keras.layers.MultiHeadAttention(num_heads=4, key_dim=64)
+    ours(x)
+    theirs(x, x)
+    ours_kernels = [np.asarray(w) for w in ours.weights if not w.path.endswith("bias")]
+    their_kernels = [np.asarray(w) for w in theirs.weights if w.path.endswith("kernel")]
+    assert len(ours_kernels) == len(their_kernels) == 4
+    for a, b in zip(ours_kernels, their_kernels):
+        assert a.size == b.size
+        assert abs(a.std() / b.std() - 1) < 0.05 and abs(np.abs(a).max() / np.abs(b).max() - 1) < 0.05
+
+
 # --- MobileViT: unfold / fold -----------------------------------------------------------------------------
 
 def unfold_reference(x: np.ndarray, ph: int, pw: int) -> np.ndarray:

@@ -89,7 +89,8 @@ def test_cnn_bn_momentum_reaches_every_batchnorm():
 
 
 def test_models_import_no_tensorflow():
-    """Model code is backend-neutral: only keras, keras.layers and keras.ops."""
+    """Model code is backend-neutral: only keras, keras.layers and keras.ops (a backend's fused kernels live in
+    benchbench/kernels.py, behind a Keras fallback)."""
     import pathlib
 
     root = pathlib.Path(benchbench.__file__).parent / "models"

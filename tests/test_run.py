@@ -172,3 +172,46 @@ def test_mixed_precision_and_xla_runs(setting, tmp_path):
     assert np.isfinite(record["metrics"]["test_loss"]) and record["metrics"]["test_top1"] > 0.1
     key, value = setting.split("=")
     assert str(record["config"][key]).lower() == value
+
+
+def distribute_check(tmp_path, model: str, options: dict) -> dict:
+    result = subprocess.run([sys.executable, str(Path(__file__).parent / "distribute_check.py"), str(tmp_path), model,
+                             json.dumps(options)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["mirrored"]["replicas"] == 2 and report["none"]["replicas"] == 1
+    return report
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
+    """The multi-GPU path (tf.distribute.MirroredStrategy), exercised on two logical CPU devices. Without
+    dropout (whose masks differ per replica) two replicas train the same global batches to the same losses
+    as one device, up to summation order."""
+    report = distribute_check(tmp_path, "shiftvit_keras", {"dropout": 0.0, "drop_path_rate": 0.0})
+    np.testing.assert_allclose(report["mirrored"]["loss"], report["none"]["loss"], rtol=1e-2)
+
+
+def test_mirrored_strategy_with_batch_norm_and_attention(tmp_path):
+    """MobileViT: the fused BatchNorm updates its statistics per replica (as Keras' does) and the attention
+    layer runs under the strategy; it trains (loss falls) like on one device."""
+    report = distribute_check(tmp_path, "mobilevit_xxs", {})
+    for side in ("mirrored", "none"):
+        loss = report[side]["loss"]
+        assert np.isfinite(loss).all() and loss[1] < loss[0], report
+
+
+def test_fp16_training_scales_the_loss():
+    """Mixed float16 needs loss scaling against gradient underflow: Keras wraps the optimizer when compiling."""
+    import keras
+
+    from benchbench.data import get_dataset
+    from benchbench.run import RunConfig, build_training
+
+    previous = keras.mixed_precision.global_policy()
+    try:
+        model, _ = build_training(RunConfig("shiftvit_keras", "synthetic", precision="fp16"), get_dataset("synthetic"),
+                                  32, steps_per_epoch=10)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.layers[-1].dtype_policy.name == "float32"  # logits handed to the loss in float32

@@ -67,6 +67,23 @@ def train_batches(examples: tf.data.Dataset, num_examples: int, *, image_size: i
     return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
 
+def training_epochs(examples: tf.data.Dataset, num_examples: int, *, first_epoch: int, epochs: int,
+                    **kwargs) -> tf.data.Dataset:
+    """Epochs first_epoch, ..., epochs - 1 of `train_batches` back to back: one dataset for one `fit` call."""
+
+    def epoch_batches(epoch):
+        # The epoch is a tensor in this traced function. TensorFlow pairs each op seed with the graph's seed
+        # and, when that is 0 (keras.utils.set_random_seed(0)), compares the op seed in Python, which a
+        # tensor cannot do. The batches depend on (seed, epoch) only, so the traced graph gets its own seed.
+        tf.random.set_seed(GRAPH_SEED)
+        return train_batches(examples, num_examples, epoch=epoch, **kwargs)
+
+    return tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches).prefetch(AUTOTUNE)
+
+
+GRAPH_SEED = 20_221_122
+
+
 def eval_batches(examples: tf.data.Dataset, *, image_size: int, batch_size: int, num_classes: int) -> tf.data.Dataset:
     ds = examples.map(lambda image, label: (_resize(image, image_size), tf.one_hot(label, num_classes)),
                       num_parallel_calls=AUTOTUNE, deterministic=True)

@@ -8,6 +8,7 @@ import keras
 from keras import layers
 
 from benchbench.models._factory import register_model
+from benchbench.models.common import BatchNorm
 from benchbench.registry import check, configure
 
 
@@ -37,11 +38,19 @@ def _options(name: str, image_size: int, overrides: dict, options_cls=NoOptions)
     return options
 
 
-def _set_bn_momentum(backbone: keras.Model, momentum: float | None) -> None:
-    if momentum is not None:
-        for layer in backbone.layers:  # keras.applications models are flat: no nested sub-models
-            if isinstance(layer, layers.BatchNormalization):
-                layer.momentum = momentum  # read when the update is traced, so setting it before compile works
+def _fused_batch_norm(backbone: keras.Model, momentum: float | None) -> keras.Model:
+    """The backbone with every BatchNormalization replaced by our BatchNorm (TensorFlow's fused kernel in
+    training; same weights and statistics), with the momentum option applied."""
+
+    def clone(layer):
+        if isinstance(layer, layers.BatchNormalization):
+            config = layer.get_config()
+            if momentum is not None:
+                config["momentum"] = momentum
+            return BatchNorm.from_config(config)
+        return layer.__class__.from_config(layer.get_config())
+
+    return keras.models.clone_model(backbone, clone_function=clone)
 
 
 @register_model(family="cnn", paper="He et al. 2016, Identity Mappings in Deep Residual Networks (arXiv 1603.05027)")
@@ -52,7 +61,7 @@ def resnet50v2(*, num_classes: int, image_size: int, **overrides) -> keras.Model
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)  # resnet_v2.preprocess_input
     backbone = keras.applications.ResNet50V2(weights=None, input_shape=(image_size, image_size, 3),
                                              classes=num_classes, classifier_activation=None)
-    _set_bn_momentum(backbone, options.bn_momentum)
+    backbone = _fused_batch_norm(backbone, options.bn_momentum)
     return keras.Model(inputs, backbone(x), name="resnet50v2")
 
 

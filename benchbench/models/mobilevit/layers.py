@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from benchbench.models.common import trunc_normal
+from benchbench.models.common import SelfAttention, trunc_normal
 
 
 def unfold(x, patch_h: int, patch_w: int):
@@ -39,8 +39,7 @@ class TransformerEncoder(layers.Layer):
         super().__init__(**kwargs)
         self.ffn_dim = ffn_dim
         self.norm1 = layers.LayerNormalization(epsilon=1e-5, name="norm1")
-        self.attn = layers.MultiHeadAttention(num_heads, dim // num_heads, dropout=attention_dropout,
-                                              kernel_initializer=trunc_normal(0.02), name="attn")
+        self.attn = SelfAttention(num_heads, dim // num_heads, dropout=attention_dropout, init_std=0.02, name="attn")
         self.drop1 = layers.Dropout(dropout)
         self.norm2 = layers.LayerNormalization(epsilon=1e-5, name="norm2")
         self.fc1 = layers.Dense(ffn_dim, activation="silu", kernel_initializer=trunc_normal(0.02), name="fc1")
@@ -50,14 +49,14 @@ class TransformerEncoder(layers.Layer):
 
     def build(self, input_shape):
         self.norm1.build(input_shape)
-        self.attn.build(input_shape, input_shape)
+        self.attn.build(input_shape)
         self.norm2.build(input_shape)
         self.fc1.build(input_shape)
         self.fc2.build(tuple(input_shape[:-1]) + (self.ffn_dim,))
 
     def call(self, x, training=None):
         y = self.norm1(x)
-        x = x + self.drop1(self.attn(y, y, training=training), training=training)
+        x = x + self.drop1(self.attn(y, training=training), training=training)
         y = self.fc2(self.ffn_drop(self.fc1(self.norm2(x)), training=training))
         return x + self.drop2(y, training=training)
 

@@ -12,7 +12,7 @@ import keras
 from keras import layers
 
 from benchbench.models._factory import register_model
-from benchbench.models.common import trunc_normal
+from benchbench.models.common import BatchNorm, trunc_normal
 from benchbench.models.mobilevit.layers import MobileViTTransformer
 from benchbench.registry import check, configure
 
@@ -81,7 +81,7 @@ def _conv_bn(x, filters: int, kernel: int, *, name: str, strides: int = 1, act: 
     else:
         x = layers.Conv2D(filters, kernel, strides, padding=padding, use_bias=False, kernel_initializer=_conv_init(),
                           name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
+    x = BatchNorm(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
     return layers.Activation("silu", name=f"{name}_act")(x) if act else x
 
 

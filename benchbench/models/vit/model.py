@@ -8,7 +8,7 @@ import keras
 from keras import layers
 
 from benchbench.models._factory import register_model
-from benchbench.models.common import drop_path, imagenet_normalization, stochastic_depth_rates, trunc_normal
+from benchbench.models.common import SelfAttention, drop_path, imagenet_normalization, stochastic_depth_rates, trunc_normal
 from benchbench.models.vit.layers import ClassTokenPool, TokenEmbedding
 from benchbench.registry import check, configure
 
@@ -72,8 +72,8 @@ def _encoder_block(x, cfg: ViTConfig, drop_path_rate: float, dense_init, name: s
     """Pre-norm Transformer encoder block (paper eq. 2-3): x + MSA(LN(x)), then x + MLP(LN(x))."""
     head_dim = cfg.head_dim or cfg.dim // cfg.num_heads
     y = layers.LayerNormalization(epsilon=cfg.layer_norm_eps, name=f"{name}_norm1")(x)
-    y = layers.MultiHeadAttention(cfg.num_heads, head_dim, dropout=cfg.attention_dropout,
-                                  kernel_initializer=dense_init(), name=f"{name}_attn")(y, y)
+    y = SelfAttention(cfg.num_heads, head_dim, dropout=cfg.attention_dropout, init_std=cfg.init_std,
+                      name=f"{name}_attn")(y)
     y = layers.Dropout(cfg.dropout, name=f"{name}_attn_drop")(y)
     y = drop_path(drop_path_rate, 3, name=f"{name}_drop_path1")(y)
     x = layers.Add(name=f"{name}_add1")([x, y])
