@@ -294,10 +294,10 @@ def run_suite(repeats: int = SUITE_REPEATS, progress=print) -> dict:
 
 
 def overhead_config():
-    """The demo's ShiftViT cell (digits, 32 px, embed 48), 5 epochs: ~25 s of fit, where per-epoch costs show."""
+    """The demo's ShiftViT cell (digits, 32 px, embed 48, 10 epochs of ~3 s), where per-epoch costs show."""
     from benchbench.run import RunConfig
 
-    return RunConfig("shiftvit_t_light", "digits", epochs=5, image_size=32, model_args=(("embed_dim", 48),))
+    return RunConfig("shiftvit_t_light", "digits", epochs=10, image_size=32, model_args=(("embed_dim", 48),))
 
 
 def _targeted(record: dict) -> bool:
@@ -365,7 +365,8 @@ def overhead_markdown(o: dict) -> str:
 
 
 def write_suite(suite: dict, folder) -> "Path":
-    """reports/bench/<host>.md: the suite's tables under an environment stamp, written atomically."""
+    """reports/bench/<host>.md: the suite's tables under an environment stamp, and <host>.json with every
+    figure, both written atomically."""
     import datetime
     import os
     from pathlib import Path
@@ -376,6 +377,8 @@ def write_suite(suite: dict, folder) -> "Path":
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{records[0]['host']}.md"
     repeats = len(records[0].get("repeats") or [None])
+    import json
+
     o = suite["overhead"]
     text = (f"# benchbench bench: {records[0]['host']}\n\n"
             f"{env.get('device')}, {env.get('cpu_count')} CPUs; backend {env.get('backend')}, keras {env.get('keras')}, "
@@ -394,13 +397,17 @@ def write_suite(suite: dict, folder) -> "Path":
             + pipeline_markdown(suite["pipelines"], records) + "\n\n"
             "## Runner overhead\n\n"
             f"`benchbench run`'s training loop against a bare `model.fit` of the same compiled model on the same "
-            f"batches, each in {o['repeats']} fresh processes (medians). Runner = its fit calls (one per epoch, "
-            "step timer, op determinism) + per-epoch bookkeeping (checkpoint, best weights, state file, W&B "
+            f"batches, each in {o['repeats']} fresh processes (medians). Runner = its fit call (all epochs, step "
+            "timer, op determinism) + per-epoch bookkeeping (checkpoints, best weights, state file, W&B "
             "offline). Setup (data, model) and the final test evaluation and cost measurements are listed apart: "
             "a bare script has its own.\n\n" + overhead_markdown(o) + "\n")
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+    data = path.with_suffix(".json")  # every figure of the tables, for scripts
+    tmp = data.with_name(f".{data.name}.tmp")
+    tmp.write_text(json.dumps(suite, indent=1))
+    os.replace(tmp, data)
     return path
 
 

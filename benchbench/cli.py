@@ -229,7 +229,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    from benchbench.bench import BenchConfig, bench_repeated, run_suite, suite_markdown, write_suite
+    from benchbench.bench import (BenchConfig, bench_repeated, overhead_config, overhead_markdown, run_suite,
+                                  runner_overhead, suite_markdown, write_suite)
     from benchbench.models import model_info
     from benchbench.run import parse_literal
 
@@ -238,6 +239,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} must be >= 1, got {value}")
     if args.suite:
         print(f"bench tables: {write_suite(run_suite(args.repeats or 3), args.out)}")
+        return 0
+    if args.overhead:
+        overhead = runner_overhead(overhead_config(), args.repeats or 3)
+        print(json.dumps(overhead) if args.json else overhead_markdown(overhead))
         return 0
     if not args.model:
         raise UsageError("bench needs --model NAME (or --suite for the `make bench` tables)")
@@ -442,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a model option, e.g. --set dropout=0 (repeatable)")
     bench.add_argument("--profile", action="store_true", help="also print the training step's time by op type")
     bench.add_argument("--json", action="store_true", help="print the record as JSON")
+    bench.add_argument("--overhead", action="store_true",
+                       help="only the runner-overhead measurement (the demo's ShiftViT cell, bare fit vs runner)")
     bench.add_argument("--suite", action="store_true",
                        help="the `make bench` tables (speed, input pipelines, runner overhead), written to --out")
     bench.add_argument("--out", default="reports/bench", help="folder of the suite's <host>.md (default reports/bench)")
