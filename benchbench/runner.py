@@ -120,6 +120,10 @@ class Queue:
             try:
                 if not self.storage.set_trial_state_values(trial_id, TrialState.RUNNING):
                     continue  # another worker took it first
+                if self.storage.get_heartbeat_interval():
+                    # At once: Optuna only reaps RUNNING trials that have a heartbeat, so a worker killed
+                    # before its first beat would leave the cell running forever (seen in the kill test).
+                    self.storage.record_heartbeat(trial_id)
             except UpdateFinishedTrialError:
                 continue  # finished meanwhile
             except StorageInternalError:
