@@ -71,24 +71,12 @@ def peak_flops(precision: str, sizes: tuple[int, ...] = (2048, 4096), repeats: i
     return best
 
 
-class _Timer(keras.callbacks.Callback):
-    def __init__(self, skip: int):
-        super().__init__()
-        self.skip, self.durations = skip, []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if batch >= self.skip:
-            self.durations.append(time.perf_counter() - self.start)
-
-
 def bench(config: BenchConfig, peak: float | None = None) -> dict:
     """Measures one configuration; returns a JSON-able record."""
     import tensorflow as tf
 
-    from benchbench.measure import environment, forward_flops, inference_latency_ms, peak_memory, reset_peak_memory
+    from benchbench.measure import (StepTimer, environment, forward_flops, inference_latency_ms, peak_memory,
+                                   reset_peak_memory)
     from benchbench.models import count_params, create_model, model_info
 
     entry = model_info(config.model)
@@ -108,7 +96,7 @@ def bench(config: BenchConfig, peak: float | None = None) -> dict:
         y = rng.integers(0, classes, config.batch_size)
         data = tf.data.Dataset.from_tensors((x, y)).repeat()
         skip = 3
-        timer = _Timer(skip)
+        timer = StepTimer(skip)
         model.fit(data, steps_per_epoch=config.steps + skip, epochs=1, callbacks=[timer], verbose=0,
                   shuffle=False)
         step = statistics.median(timer.durations)
