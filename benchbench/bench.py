@@ -201,7 +201,7 @@ def runner_overhead(config, repeats: int = 3) -> dict:
     """What the runner, tracking and callbacks add to a bare `model.fit` of the same compiled model
     (`run.build_training`) on the same batches: each side in `repeats` fresh processes, alternating.
 
-    The runner's time is its fit calls (one per epoch, with the step timer and op determinism) plus its
+    The runner's time is its one fit call over all epochs (with the step timer and op determinism) plus its
     per-epoch bookkeeping (checkpoints, best weights, state file, W&B offline logging); setup and the final
     test evaluation and cost measurements are reported apart, since a bare script loads data and evaluates
     too. W&B runs offline here (no network): online logging adds its upload thread."""

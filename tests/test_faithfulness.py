@@ -86,6 +86,17 @@ def test_group_norm_with_one_group_is_the_official_gn1():
     np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-4, atol=1e-4)
 
 
+def test_shiftvit_batch_norm_option_swaps_every_norm_for_the_fused_batch_norm():
+    """SPACH's BN ablation: the same network with BatchNorm in place of GN1 (same per-channel affine)."""
+    from benchbench.models.common import BatchNorm
+
+    gn = benchbench.create_model("shiftvit_keras", num_classes=10, image_size=48)
+    bn = benchbench.create_model("shiftvit_keras", num_classes=10, image_size=48, norm="bn")
+    norms = [layer for layer in gn.layers if isinstance(layer, keras.layers.GroupNormalization)]
+    assert norms and len(norms) == sum(isinstance(layer, BatchNorm) for layer in bn.layers)
+    assert benchbench.count_params(bn) == benchbench.count_params(gn)
+
+
 # --- Shared: the fused BatchNorm ---------------------------------------------------------------------------
 
 def test_fused_batch_norm_matches_the_definition_and_keras():

@@ -12,7 +12,7 @@ import keras
 from keras import layers
 
 from benchbench.models._factory import register_model
-from benchbench.models.common import drop_path, imagenet_normalization, stochastic_depth_rates, trunc_normal
+from benchbench.models.common import BatchNorm, drop_path, imagenet_normalization, stochastic_depth_rates, trunc_normal
 from benchbench.models.shiftvit.layers import PartialShift
 from benchbench.registry import check, configure
 
@@ -77,7 +77,7 @@ def _shift_block(x, cfg: ShiftViTConfig, dim: int, drop_path_rate: float, name: 
 
 def _norm(cfg: ShiftViTConfig, name: str) -> layers.Layer:
     if cfg.norm == "bn":
-        return layers.BatchNormalization(epsilon=cfg.norm_eps, momentum=0.9, name=name)
+        return BatchNorm(epsilon=cfg.norm_eps, momentum=0.9, name=name)  # TensorFlow's fused kernel in training
     return layers.GroupNormalization(groups=1, epsilon=cfg.norm_eps, name=name)
 
 
