@@ -99,7 +99,7 @@ def bench(config: BenchConfig, peak: float | None = None) -> dict:
         timer = StepTimer(skip)
         model.fit(data, steps_per_epoch=config.steps + skip, epochs=1, callbacks=[timer], verbose=0,
                   shuffle=False)
-        step = statistics.median(timer.durations)
+        step = timer.median_step_seconds()
         profile = _profile(model, data, config.steps) if config.profile else None
         infer = _median_seconds(lambda: model.predict_on_batch(x), warmup=2, repeats=5)
         latency = inference_latency_ms(model, size)
@@ -356,8 +356,10 @@ def write_suite(suite: dict, folder) -> "Path":
     """reports/bench/<host>.md: the suite's tables under an environment stamp, and <host>.json with every
     figure, both written atomically."""
     import datetime
-    import os
+    import json
     from pathlib import Path
+
+    from benchbench.run import _atomic_write_text
 
     records = suite["records"]
     env = records[0]["environment"]
@@ -365,8 +367,6 @@ def write_suite(suite: dict, folder) -> "Path":
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{records[0]['host']}.md"
     repeats = len(records[0].get("repeats") or [None])
-    import json
-
     o = suite["overhead"]
     text = (f"# benchbench bench: {records[0]['host']}\n\n"
             f"{env.get('device')}, {env.get('cpu_count')} CPUs; backend {env.get('backend')}, keras {env.get('keras')}, "
@@ -389,13 +389,8 @@ def write_suite(suite: dict, folder) -> "Path":
             "timer, op determinism) + per-epoch bookkeeping (checkpoints, best weights, state file, W&B "
             "offline). Setup (data, model) and the final test evaluation and cost measurements are listed apart: "
             "a bare script has its own.\n\n" + overhead_markdown(o) + "\n")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    data = path.with_suffix(".json")  # every figure of the tables, for scripts
-    tmp = data.with_name(f".{data.name}.tmp")
-    tmp.write_text(json.dumps(suite, indent=1))
-    os.replace(tmp, data)
+    _atomic_write_text(path, text)
+    _atomic_write_text(path.with_suffix(".json"), json.dumps(suite, indent=1))  # every figure, for scripts
     return path
 
 

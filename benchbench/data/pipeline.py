@@ -19,7 +19,7 @@ def _fixed_knobs(ds: tf.data.Dataset) -> tf.data.Dataset:
     Deleting an autotuned iterator waits for the tuning thread, which sleeps for its doubling optimisation
     period and was not woken here (TensorFlow 2.21): 4 in 10 runs stalled 6-8 s as their fit or evaluate
     returned, after 20 s of training (issue 7, py-spy on the stalled thread). Fixed knobs deliver 0-13 %
-    fewer images per second than tuned ones here, still 60-200x what the models consume."""
+    fewer images per second than tuned ones here, still 50-176x what the models consume."""
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.with_options(options)
