@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test models demo study-cifar100 study-cifar10 study-flowers bench clean
+.PHONY: install lint test test-fast models demo study-cifar100 study-cifar10 study-flowers bench clean
 
 install: $(STAMP)
 
@@ -18,8 +18,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+# The whole suite (what CI runs), after the linter.
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The edit loop: everything but the tests marked slow.
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check benchbench tests
 
 models: install
 	$(BIN)/benchbench models

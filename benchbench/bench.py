@@ -10,15 +10,18 @@ peak is the best of repeated 2048^2 and 4096^2 matrix multiplies in the compute 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import socket
 import statistics
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
 
+from benchbench.run.recipe import precision_policy
+
 COMPUTE_DTYPE = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
-POLICY = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,8 +56,23 @@ TUTORIAL_MFU = {"vit_keras": 0.235, "shiftvit_keras": 0.288, "mobilevit_xxs": 0.
 TARGET_BF16_SPEEDUP, TARGET_OVERHEAD, TARGET_PIPELINE_RATIO = 1.8, 0.03, 5.0
 
 
+def parse_model_sets(items: list[str]) -> tuple[tuple[str, object], ...]:
+    """`--set OPTION=VALUE` of `benchbench bench`: model options (a `model.` prefix is allowed), typed."""
+    from benchbench.run.config import parse_literal
+
+    model_args = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects OPTION=VALUE (a model option, e.g. dropout=0), got {item!r}")
+        model_args.append((key.removeprefix("model."), parse_literal(raw)))
+    return tuple(model_args)
+
+
+@functools.cache
 def peak_flops(precision: str, sizes: tuple[int, ...] = (2048, 4096), repeats: int = 5) -> float:
-    """The best FLOP/s of repeated n x n matrix multiplies in the precision's compute dtype."""
+    """The best FLOP/s of repeated n x n matrix multiplies in the precision's compute dtype; measured once per
+    process (`make bench` measures each configuration in a fresh process, so each gets its own)."""
     import tensorflow as tf
 
     dtype = COMPUTE_DTYPE[precision]
@@ -62,7 +80,8 @@ def peak_flops(precision: str, sizes: tuple[int, ...] = (2048, 4096), repeats: i
     for n in sizes:
         a = tf.cast(tf.random.stateless_normal((n, n), seed=(1, 2)), dtype)
         b = tf.cast(tf.random.stateless_normal((n, n), seed=(3, 4)), dtype)
-        product = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b), tf.float32)))
+        # Traced and run within this iteration: the closure sees this iteration's a and b.
+        product = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b), tf.float32)))  # noqa: B023
         product().numpy()  # trace and warm up
         for _ in range(repeats):
             start = time.perf_counter()
@@ -75,16 +94,20 @@ def bench(config: BenchConfig, peak: float | None = None) -> dict:
     """Measures one configuration; returns a JSON-able record."""
     import tensorflow as tf
 
-    from benchbench.measure import (StepTimer, environment, forward_flops, inference_latency_ms, peak_memory,
-                                   reset_peak_memory)
+    from benchbench.measure import (
+        StepTimer,
+        environment,
+        forward_flops,
+        inference_latency_ms,
+        peak_memory,
+        reset_peak_memory,
+    )
     from benchbench.models import count_params, create_model, model_info
 
     entry = model_info(config.model)
     size = config.image_size or entry.image_size
     classes = config.num_classes or entry.num_classes
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(POLICY[config.precision])
-    try:
+    with precision_policy(config.precision):
         keras.utils.set_random_seed(0)
         reset_peak_memory()
         model = create_model(config.model, num_classes=classes, image_size=size, **dict(config.model_args))
@@ -105,8 +128,6 @@ def bench(config: BenchConfig, peak: float | None = None) -> dict:
         latency = inference_latency_ms(model, size)
         memory = peak_memory()
         params = count_params(model)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     peak = peak or peak_flops(config.precision)
     train_ips = config.batch_size / step
     return {**dataclasses.asdict(config), "image_size": size, "num_classes": classes, "family": entry.family,
@@ -228,7 +249,8 @@ def _bare_fit(payload: dict) -> dict:
 
     from benchbench.data import get_dataset, resolve_data_dir
     from benchbench.data.pipeline import eval_batches, train_batches
-    from benchbench.run import RunConfig, build_training
+    from benchbench.run.config import RunConfig
+    from benchbench.run.recipe import build_training
 
     config = RunConfig.from_resolved(payload)
     spec = get_dataset(config.dataset)
@@ -253,7 +275,8 @@ def _runner_fit(payload: dict) -> dict:
     import os
     import tempfile
 
-    from benchbench.run import RunConfig, execute
+    from benchbench.run.config import RunConfig
+    from benchbench.run.train import execute
 
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -283,7 +306,7 @@ def run_suite(repeats: int = SUITE_REPEATS, progress=print) -> dict:
 
 def overhead_config():
     """The demo's ShiftViT cell (digits, 32 px, embed 48, 10 epochs of ~3 s), where per-epoch costs show."""
-    from benchbench.run import RunConfig
+    from benchbench.run.config import RunConfig
 
     return RunConfig("shiftvit_t_light", "digits", epochs=10, image_size=32, model_args=(("embed_dim", 48),))
 
@@ -311,7 +334,8 @@ def suite_markdown(records: list[dict]) -> str:
         runs = r.get("repeats")
         spread = (f" ({min(x['train_images_per_second'] for x in runs):.0f}–"
                   f"{max(x['train_images_per_second'] for x in runs):.0f})") if runs else ""
-        rows.append([f"`{r['model']}`", r["image_size"], r["batch_size"], r["precision"] + (" +XLA" if r["jit"] else ""),
+        precision = r["precision"] + (" +XLA" if r["jit"] else "")
+        rows.append([f"`{r['model']}`", r["image_size"], r["batch_size"], precision,
                      f"{r['gflops']:.3f}", f"{r['train_images_per_second']:.1f}{spread}",
                      f"{1000 * r['train_step_seconds']:.0f}",
                      f"{r['inference_images_per_second']:.0f}", f"{r['latency_ms']:.1f}", f"{r['peak_memory_mb']:.0f}",
@@ -322,6 +346,18 @@ def suite_markdown(records: list[dict]) -> str:
                "latency (ms)", "peak mem (MB)", "peak GFLOP/s", "MFU %", "target MFU %", "tutorial MFU %",
                "speed-up vs fp32"]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def record_markdown(record: dict) -> str:
+    """One configuration's row of the speed table, and its op-type profile when it was profiled."""
+    from tabulate import tabulate
+
+    text = suite_markdown([record])
+    if record["profile"]:
+        text += "\n\nTraining step by op type (TF profiler; shares of op time):\n\n" + tabulate(
+            [[p["op"], f"{p['ms_per_step']:.1f}", f"{100 * p['share']:.1f}"] for p in record["profile"]],
+            headers=["op", "ms / step", "share %"], tablefmt="github", disable_numparse=True)
+    return text
 
 
 def pipeline_markdown(pipelines: list[dict], records: list[dict]) -> str:
@@ -352,14 +388,13 @@ def overhead_markdown(o: dict) -> str:
     return tabulate([row], headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def write_suite(suite: dict, folder) -> "Path":
+def write_suite(suite: dict, folder) -> Path:
     """reports/bench/<host>.md: the suite's tables under an environment stamp, and <host>.json with every
     figure, both written atomically."""
     import datetime
-    import json
     from pathlib import Path
 
-    from benchbench.run import _atomic_write_text
+    from benchbench import io
 
     records = suite["records"]
     env = records[0]["environment"]
@@ -369,9 +404,10 @@ def write_suite(suite: dict, folder) -> "Path":
     repeats = len(records[0].get("repeats") or [None])
     o = suite["overhead"]
     text = (f"# benchbench bench: {records[0]['host']}\n\n"
-            f"{env.get('device')}, {env.get('cpu_count')} CPUs; backend {env.get('backend')}, keras {env.get('keras')}, "
+            f"{env.get('device')}, {env.get('cpu_count')} CPUs; backend {env.get('backend')}, "
+            f"keras {env.get('keras')}, "
             f"tensorflow {env.get('tensorflow')}; git {str(env.get('git_commit'))[:10]}; "
-            f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.\n\n"
+            f"{datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}.\n\n"
             "## Training and inference speed\n\n"
             f"Each configuration measured in {repeats} fresh process(es); the row is the median one, the range "
             "is over the processes. Training: median step time inside one `fit` on in-memory random images after "
@@ -389,8 +425,8 @@ def write_suite(suite: dict, folder) -> "Path":
             "timer, op determinism) + per-epoch bookkeeping (checkpoints, best weights, state file, W&B "
             "offline). Setup (data, model) and the final test evaluation and cost measurements are listed apart: "
             "a bare script has its own.\n\n" + overhead_markdown(o) + "\n")
-    _atomic_write_text(path, text)
-    _atomic_write_text(path.with_suffix(".json"), json.dumps(suite, indent=1))  # every figure, for scripts
+    io.write_text(path, text)
+    io.write_json(path.with_suffix(".json"), suite)  # every figure, for scripts
     return path
 
 

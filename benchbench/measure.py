@@ -178,6 +178,7 @@ def profile_op_types(fn, steps: int, top: int = 15) -> list[dict]:
             for event in line.events:
                 name = plane.event_metadata[event.metadata_id].name
                 if name not in ("ExecutorState::Process", "ParallelFor"):
-                    seconds[name.rsplit(":", 1)[-1].removeprefix("_Mkl").removeprefix("Native")] += event.duration_ps / 1e12
+                    op = name.rsplit(":", 1)[-1].removeprefix("_Mkl").removeprefix("Native")
+                    seconds[op] += event.duration_ps / 1e12
     total = sum(seconds.values()) or 1.0
     return [{"op": op, "ms_per_step": 1000 * s / steps, "share": s / total} for op, s in seconds.most_common(top)]

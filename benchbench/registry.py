@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -63,5 +63,3 @@ def check(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
 
-
-Factory = Callable[..., Any]

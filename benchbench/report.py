@@ -11,37 +11,13 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ALPHA = 0.05  # two-sided level of the paired test; also 1 - the interval's coverage
-
-
-def t_interval(values) -> tuple[float, float | None]:
-    """Mean and half-width of the two-sided 95% t-interval; None for fewer than two values (no interval)."""
-    from scipy import stats
-
-    values = np.asarray(values, dtype=float)
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, None
-    return mean, float(stats.t.ppf(1 - ALPHA / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
-
-
-def paired_p_value(a, b) -> float | None:
-    """Two-sided paired t-test p-value of a vs b over the same seeds; None with fewer than two pairs."""
-    from scipy import stats
-
-    differences = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if len(differences) < 2:
-        return None
-    if np.allclose(differences, differences[0]):  # no spread: scipy would divide by zero
-        return 1.0 if differences[0] == 0 else 0.0
-    return float(stats.ttest_rel(a, b).pvalue)
+from benchbench import io
+from benchbench.stats import ALPHA, paired_p_value, t_interval
 
 
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
@@ -54,7 +30,8 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
             finished = own[own["status"] == "done"].sort_values("seed")
             missing = own[own["status"] != "done"]
             row = {"dataset": dataset, "model": model, "family": own["family"].iloc[0], "n": len(finished),
-                   "seeds": len(own), "not_done": ", ".join(f"seed {s} {st}" for s, st in zip(missing["seed"], missing["status"]))}
+                   "seeds": len(own),
+                   "not_done": ", ".join(f"seed {s} {st}" for s, st in zip(missing["seed"], missing["status"]))}
             if len(finished):
                 row["top1_mean"], row["top1_ci95"] = t_interval(finished["test_top1"])
                 row["top5_mean"] = float(finished["test_top5"].mean())
@@ -128,7 +105,7 @@ def load(path: str | Path) -> tuple[str, Path]:
     """(study name, results directory) from a results directory or a study file."""
     path = Path(path)
     if path.suffix == ".toml":
-        from benchbench.study import load_study
+        from benchbench.study.file import load_study
 
         name = load_study(path).name
         directory = Path("results") / name
@@ -146,28 +123,17 @@ def write_report(results: str | Path, out: str | Path = "reports") -> Path:
     runs = pd.read_csv(directory / "runs.csv")
     records = _records(directory)
     target = Path(out) / name
-    tmp = target.with_name(f".{name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     board = leaderboard(runs)
-    sections = [_header(name, directory, runs, records)]
-    for dataset, rows in board.groupby("dataset", sort=False):
-        figures = _figures(dataset, runs[runs["dataset"] == dataset], rows, records, tmp)
-        parts = [f"## {dataset}", _protocol(runs[runs["dataset"] == dataset]), markdown_table(rows), _notes(rows),
-                 "\n".join(f"![{title}]({file})" for title, file in figures)]
-        sections.append("\n\n".join(part for part in parts if part))
-    (tmp / "leaderboard.md").write_text("\n\n".join(sections).rstrip() + "\n")
-    shutil.copy(directory / "runs.csv", tmp / "runs.csv")
-    board.to_csv(tmp / "leaderboard.csv", index=False)
-    if target.exists():  # swap in the finished report: readers never see a half-written one
-        old = target.with_name(f".{name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old)
-    else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, target)
+    with io.atomic_dir(target) as tmp:  # readers, and other workers writing it too, never see half a report
+        sections = [_header(name, directory, runs, records)]
+        for dataset, rows in board.groupby("dataset", sort=False):
+            figures = _figures(dataset, runs[runs["dataset"] == dataset], rows, records, tmp)
+            parts = [f"## {dataset}", _protocol(runs[runs["dataset"] == dataset]), markdown_table(rows),
+                     _notes(rows), "\n".join(f"![{title}]({file})" for title, file in figures)]
+            sections.append("\n\n".join(part for part in parts if part))
+        (tmp / "leaderboard.md").write_text("\n\n".join(sections).rstrip() + "\n")
+        (tmp / "runs.csv").write_bytes((directory / "runs.csv").read_bytes())
+        board.to_csv(tmp / "leaderboard.csv", index=False)
     return target / "leaderboard.md"
 
 
@@ -181,18 +147,20 @@ def _header(name: str, directory: Path, runs: pd.DataFrame, records: list[dict])
     env = records[0]["environment"] if records else {}
     versions = ", ".join(f"{k} {env[k]}" for k in ("python", "keras", "tensorflow", "numpy") if k in env)
     commits = sorted({r["environment"].get("git_commit") or "unknown" for r in records})
+    protocol = ("tuned (each model searched on validation first, see the study file)" if study.get("tuned")
+                else "one fixed recipe per model (the study file)")
     lines = [f"# Leaderboard: {name}", "",
              study.get("description") or "",
              "",
              f"- **Study**: `{name}`" + (f" (`{study['file']}`)" if study.get("file") else "")
              + f", {runs['model'].nunique()} models x {runs['dataset'].nunique()} dataset(s) x "
                f"{runs['seed'].nunique()} seeds = {len(runs)} cells, {int((runs['status'] == 'done').sum())} finished",
-             f"- **Protocol**: {'tuned (each model searched on validation first, see the study file)' if study.get('tuned') else 'one fixed recipe per model (the study file)'}; "
+             f"- **Protocol**: {protocol}; "
              "test top-1 of the best-validation epoch's weights",
              f"- **Environment**: {env.get('device', 'unknown device')}, {env.get('cpu_count', '?')} CPUs, "
              f"backend {env.get('backend', '?')}; {versions}",
              f"- **Code**: git {', '.join(c[:10] for c in commits)}; report generated "
-             f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+             f"{datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
              f"- **Statistics**: mean ± half-width of the 95% t-interval over seeds; p = two-sided paired t-test "
              f"against the leader over the seeds both finished; `=1` marks models not significantly different from "
              f"the leader at {ALPHA} (tied). Cost columns are medians over seeds: params and forward GFLOPs per "
@@ -231,7 +199,8 @@ def _figures(dataset: str, runs: pd.DataFrame, board: pd.DataFrame, records: lis
     suffix = f"_{dataset}"
     done = board[board["n"] > 0].reset_index(drop=True)
     figures = []
-    for cost, label, scale, stem in (("train_images_per_second", "training throughput (images/s)", 1, "accuracy_vs_throughput"),
+    for cost, label, scale, stem in (("train_images_per_second", "training throughput (images/s)", 1,
+                                      "accuracy_vs_throughput"),
                                      ("params", "parameters (millions)", 1e-6, "accuracy_vs_params")):
         fig, ax = plt.subplots(figsize=(7, 4.5))
         x = done[cost].to_numpy() * scale

@@ -86,8 +86,20 @@ def open_storage(url: str, *, heartbeat: float | None = None, max_retries: int |
                 break
             time.sleep(0.5 + random.random() * attempt)
         except ModuleNotFoundError as error:
-            raise StorageError(f"storage {display_url(url)}: the database driver is not installed ({error.name})")
+            raise StorageError(f"storage {display_url(url)}: the database driver is not installed "
+                               f"({error.name})") from None
     raise StorageError(f"cannot open storage {display_url(url)}: {_reason(last_error, url)}")
+
+
+@contextlib.contextmanager
+def storage_errors(url: str):
+    """Turns Optuna's storage failures inside the body into a StorageError naming the (masked) URL."""
+    import optuna
+
+    try:
+        yield
+    except optuna.exceptions.StorageInternalError as error:
+        raise StorageError(f"storage {display_url(url)}: {error.__cause__ or error}") from None
 
 
 def _lock_on_begin(engine) -> None:

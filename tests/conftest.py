@@ -16,7 +16,7 @@ def _seeded():
 @pytest.fixture(scope="session")
 def postgres_url():
     """A real PostgreSQL server on loopback for this test session, with password authentication."""
-    from postgres_server import PostgresServer
+    from support.postgres import PostgresServer
 
     with PostgresServer() as server:
         yield server.url

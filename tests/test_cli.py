@@ -5,13 +5,11 @@ import sys
 
 import pytest
 
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "benchbench", *args], capture_output=True, text=True, timeout=300)
+from support.cli import main, run_cli
 
 
 def test_models_table_lists_family_params_and_reference():
-    result = run("models", "shiftvit_t*")
+    result = run_cli("models", "shiftvit_t*")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:4] == ["model", "family", "params", "(M)"]
@@ -23,7 +21,7 @@ def test_models_table_lists_family_params_and_reference():
 
 
 def test_models_markdown_format():
-    result = run("models", "mobilevit_xxs", "--format", "github")
+    result = run_cli("models", "mobilevit_xxs", "--format", "github")
     assert result.returncode == 0
     assert result.stdout.splitlines()[1].startswith("|---")
     assert "| 1.27 " in result.stdout
@@ -35,11 +33,11 @@ def test_models_markdown_format():
     ([], "the following arguments are required: COMMAND"),
     (["models", "--format", "html"], "invalid choice: 'html'"),
 ])
-def test_usage_errors_are_one_line_with_exit_2(args, message):
-    result = run(*args)
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and message in result.stderr
-    assert "Traceback" not in result.stderr and result.stdout == ""
+def test_usage_errors_are_one_line_with_exit_2(args, message, capsys):
+    code, out, err = main(args, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and message in err
+    assert "Traceback" not in err and out == ""
 
 
 def test_console_script_is_installed():

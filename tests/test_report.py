@@ -10,7 +10,9 @@ from markdown_it import MarkdownIt
 from scipy import stats
 
 from benchbench import cli
-from benchbench.report import leaderboard, markdown_table, paired_p_value, pareto_front, t_interval, write_report
+from benchbench.report import leaderboard, markdown_table, pareto_front
+from benchbench.stats import paired_p_value, t_interval
+from support.studies import write_study
 
 COST = {"params": 1e6, "gflops": 0.1, "train_images_per_second": 100.0, "inference_latency_ms": 5.0,
         "peak_memory_mb": 900.0, "wall_seconds": 60.0, "test_top5": 1.0}
@@ -65,9 +67,11 @@ def test_paired_p_value_matches_scipy_and_handles_constant_differences():
 
 def test_ties_missing_seeds_single_seeds_and_several_datasets():
     frame = runs([
-        ("digits", "vit_a", 0, "done", 0.95), ("digits", "vit_a", 1, "done", 0.96), ("digits", "vit_a", 2, "done", 0.94),
+        ("digits", "vit_a", 0, "done", 0.95), ("digits", "vit_a", 1, "done", 0.96),
+        ("digits", "vit_a", 2, "done", 0.94),
         # Close to the leader with noisy differences: not significant -> tied, shares rank 1.
-        ("digits", "shift_b", 0, "done", 0.96), ("digits", "shift_b", 1, "done", 0.93), ("digits", "shift_b", 2, "done", 0.95),
+        ("digits", "shift_b", 0, "done", 0.96), ("digits", "shift_b", 1, "done", 0.93),
+        ("digits", "shift_b", 2, "done", 0.95),
         # Clearly worse on every seed: its own rank; one seed failed and is listed, not averaged.
         ("digits", "cnn_c", 0, "done", 0.60), ("digits", "cnn_c", 1, "done", 0.62), ("digits", "cnn_c", 2, "failed", 0),
         # One seed only: no interval, no test.
@@ -79,7 +83,8 @@ def test_ties_missing_seeds_single_seeds_and_several_datasets():
     digits = board[board["dataset"] == "digits"].set_index("model")
     assert digits.loc["vit_a", "rank"] == 1 and not digits.loc["vit_a", "tied"]
     assert digits.loc["shift_b", "rank"] == 1 and digits.loc["shift_b", "tied"]
-    assert digits.loc["shift_b", "p_vs_leader"] == pytest.approx(stats.ttest_rel([0.96, 0.93, 0.95], [0.95, 0.96, 0.94]).pvalue)
+    expected_p = stats.ttest_rel([0.96, 0.93, 0.95], [0.95, 0.96, 0.94]).pvalue
+    assert digits.loc["shift_b", "p_vs_leader"] == pytest.approx(expected_p)
     assert digits.loc["cnn_c", "rank"] == 3 and digits.loc["cnn_c", "n"] == 2 and digits.loc["cnn_c", "seeds"] == 3
     assert digits.loc["cnn_c", "not_done"] == "seed 2 failed"
     assert digits.loc["cnn_c", "top1_mean"] == pytest.approx(0.61)  # the finished seeds only
@@ -102,31 +107,17 @@ def test_pareto_front():
     assert list(pareto_front(cost, accuracy, cheaper_is_lower=False)) == [3, 2]  # higher-is-better: throughput
 
 
-STUDY = '''
-name = "reported"
-datasets = ["synthetic", "digits"]
-models = ["shiftvit_keras", "vit_tiny", "mobilevit_xxs"]
-seeds = [0, 1]
-epochs = 2
-batch_size = 32
-image_size = 32
-[overrides.shiftvit_keras]
-"model.depths" = [1, 1, 1, 1]
-[overrides.vit_tiny]
-"model.depth" = 1
-"model.patch_size" = 8
-[overrides.mobilevit_xxs]
-"model.num_heads" = 5         # its widths (64, 80, 96) do not split into 5 heads: every cell fails at build time
-[tracking]
-backend = "none"
-'''
-
-
 @pytest.mark.slow
 def test_report_from_real_runs(tmp_path, capsys):
-    study = tmp_path / "reported.toml"
-    study.write_text(STUDY)
-    code = cli.main(["study", str(study), "--out", str(tmp_path / "results"), "--report-dir", str(tmp_path / "reports")])
+    study = write_study(tmp_path, "reported", datasets=["synthetic", "digits"],
+                        models=["shiftvit_keras", "vit_tiny", "mobilevit_xxs"], seeds=[0, 1], epochs=2, batch_size=32,
+                        image_size=32, tracking="none",
+                        overrides={"shiftvit_keras": {"model.depths": [1, 1, 1, 1]},
+                                   "vit_tiny": {"model.depth": 1, "model.patch_size": 8},
+                                   # Its widths (64, 80, 96) do not split into 5 heads: every cell fails at build time.
+                                   "mobilevit_xxs": {"model.num_heads": 5}})
+    code = cli.main(["study", str(study), "--out", str(tmp_path / "results"),
+                     "--report-dir", str(tmp_path / "reports")])
     assert code == 1  # the failing model's cells are reported as failed; the others finished and were reported
     report = tmp_path / "reports" / "reported"
     markdown = (report / "leaderboard.md").read_text()
@@ -138,7 +129,8 @@ def test_report_from_real_runs(tmp_path, capsys):
     failed = table[1 + models.index("`mobilevit_xxs`")]
     assert failed[0] == "–" and failed[-1] == "seed 0 failed, seed 1 failed"
     assert sum(row[0] in ("1", "=1") for row in table[1:]) >= 1
-    assert "**Environment**" in markdown and "git " in markdown and "Per model: `shiftvit_keras` 2 epochs at 32 px" in markdown
+    assert "**Environment**" in markdown and "git " in markdown
+    assert "Per model: `shiftvit_keras` 2 epochs at 32 px" in markdown
     for figure in ("accuracy_vs_throughput", "accuracy_vs_params", "learning_curves", "seeds"):
         for dataset in ("synthetic", "digits"):
             png = report / f"{figure}_{dataset}.png"

@@ -2,13 +2,13 @@
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from benchbench.tracking import make_tracker, wandb_logged_in
+from support.cli import run_cli
+from support.env import scrubbed_env
+from support.wandb import offline_run, summary_view
 
 SECRET = "bb-test-secret-0123456789abcdef0123456789abcdef"
 
@@ -32,24 +32,16 @@ def test_unknown_tracking_is_a_value_error():
 
 @pytest.mark.slow
 def test_run_logs_config_epochs_and_summary_to_offline_wandb(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env.update(HOME=str(tmp_path / "home"), NETRC=str(tmp_path / "no-netrc"))  # no credentials: offline
-    result = subprocess.run(
-        [sys.executable, "-m", "benchbench", "run", "--model", "shiftvit_keras", "--dataset", "synthetic",
-         "--epochs", "2", "--batch-size", "32", "--set", "model.depths=(1, 1, 1, 1)", "--out", str(tmp_path / "runs")],
-        capture_output=True, text=True, timeout=600, env=env)
+    result = run_cli("run", "--model", "shiftvit_keras", "--dataset", "synthetic", "--epochs", "2",
+                     "--batch-size", "32", "--set", "model.depths=(1, 1, 1, 1)", "--out", tmp_path / "runs",
+                     env=scrubbed_env(home=tmp_path))  # no credentials: offline
     assert result.returncode == 0, result.stderr[-3000:]
     assert "upload it with: wandb sync" in result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["run_id"]  # W&B does not displace the result line
 
     (run_dir,) = (tmp_path / "runs").iterdir()
     record = json.loads((run_dir / "run.json").read_text())
-    (offline,) = (run_dir / "wandb").glob("offline-run-*")
-    wandb_cli = str(Path(sys.executable).with_name("wandb"))
-    inspected = subprocess.run([wandb_cli, "leet", "inspect", "--summary", "--json", str(offline)],
-                               capture_output=True, text=True, timeout=120)
-    assert inspected.returncode == 0, inspected.stderr
-    view = json.loads(inspected.stdout)
+    view = summary_view(offline_run(run_dir))
     assert view["state"] == "finished" and view["run_id"] == record["run_id"] and view["project"] == "benchbench"
     assert sorted(view["tags"]) == ["shiftvit", "synthetic"]
     assert view["config"]["model"] == "shiftvit_keras"
@@ -64,11 +56,9 @@ def test_run_logs_config_epochs_and_summary_to_offline_wandb(tmp_path):
 
 @pytest.mark.slow
 def test_api_key_is_never_printed_or_written(tmp_path):
-    env = {**os.environ, "WANDB_API_KEY": SECRET, "WANDB_MODE": "offline", "HOME": str(tmp_path / "home")}
-    result = subprocess.run(
-        [sys.executable, "-m", "benchbench", "run", "--model", "shiftvit_keras", "--dataset", "synthetic",
-         "--epochs", "1", "--batch-size", "32", "--set", "model.depths=(1, 1, 1, 1)", "--out", str(tmp_path / "runs")],
-        capture_output=True, text=True, timeout=600, env=env)
+    result = run_cli("run", "--model", "shiftvit_keras", "--dataset", "synthetic", "--epochs", "1",
+                     "--batch-size", "32", "--set", "model.depths=(1, 1, 1, 1)", "--out", tmp_path / "runs",
+                     env=scrubbed_env(home=tmp_path, WANDB_API_KEY=SECRET, WANDB_MODE="offline"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert SECRET not in result.stdout + result.stderr
     for path in (tmp_path / "runs").rglob("*"):

@@ -6,7 +6,7 @@ process, so a run resumed at epoch e sees exactly the images an uninterrupted ru
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import tensorflow as tf
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from benchbench.registry import Registry
-
-SPLITS = ("train", "val", "test")
 
 
 class DataMissingError(RuntimeError):
@@ -84,6 +82,20 @@ def get_dataset(name: str) -> DatasetSpec:
     return DATASETS.get(name)
 
 
+def catalogue(data_dir: str | None) -> list[dict]:
+    """`benchbench datasets`: one row per data set, with its splits and whether it is on disk."""
+    rows = []
+    for name in DATASETS.names():
+        spec = DATASETS.get(name)
+        sizes = spec.split_sizes()
+        rows.append({"dataset": name, "classes": spec.num_classes, "native px": spec.native_size or "varies",
+                     "train px": spec.default_image_size,
+                     "train / val / test": f"{sizes['train']} / {sizes['val']} / {sizes['test']}",
+                     "augment": spec.augment, "present": "yes" if spec.is_present(data_dir) else "no",
+                     "source": spec.source})
+    return rows
+
+
 # --- TensorFlow Datasets --------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +123,9 @@ class TFDSDataset(DatasetSpec):
         if split == "test":
             return self.test_split
         cut = sizes["train"]
-        return f"{self.train_split}[:{cut}]" if split == "train" else f"{self.train_split}[{cut}:{self.num_train_total}]"
+        if split == "train":
+            return f"{self.train_split}[:{cut}]"
+        return f"{self.train_split}[{cut}:{self.num_train_total}]"
 
     def load(self, split, data_dir, val_size=None):
         import tensorflow as tf

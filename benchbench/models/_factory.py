@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 
@@ -50,7 +51,8 @@ def model_info(name: str) -> ModelEntry:
 def create_model(name: str, *, num_classes: int, image_size: int, **overrides: Any) -> keras.Model:
     """Builds a registered model taking (image_size, image_size, 3) RGB in [0, 255] and returning logits."""
     entry = MODELS.get(name)
-    check(isinstance(num_classes, int) and num_classes >= 2, f"num_classes must be an integer >= 2, got {num_classes!r}")
+    check(isinstance(num_classes, int) and num_classes >= 2,
+          f"num_classes must be an integer >= 2, got {num_classes!r}")
     check(isinstance(image_size, int) and image_size >= 8, f"image_size must be an integer >= 8, got {image_size!r}")
     return entry.factory(num_classes=num_classes, image_size=image_size, **overrides)
 
@@ -58,6 +60,14 @@ def create_model(name: str, *, num_classes: int, image_size: int, **overrides: A
 def load_model(path) -> keras.Model:
     """Loads a `.keras` file saved from a benchbench model (our layers are registered once this module is imported)."""
     return keras.saving.load_model(path)
+
+
+def catalogue(pattern: str = "*") -> list[dict[str, str]]:
+    """`benchbench models`: one row per matching model, parameters counted from the built reference model."""
+    return [{"model": name, "family": entry.family,
+             "params (M)": f"{count_params(entry.build_reference()) / 1e6:.2f}",
+             "reference config": f"{entry.num_classes} cls @ {entry.image_size} px", "reference": entry.paper}
+            for name, entry in ((name, MODELS.get(name)) for name in MODELS.names(pattern))]
 
 
 def count_params(model: keras.Model) -> int:

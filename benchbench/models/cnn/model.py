@@ -7,8 +7,8 @@ import dataclasses
 import keras
 from keras import layers
 
+from benchbench.layers import BatchNorm
 from benchbench.models._factory import register_model
-from benchbench.models.common import BatchNorm
 from benchbench.registry import check, configure
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from benchbench.models.common import SelfAttention, trunc_normal
+from benchbench.layers import SelfAttention, trunc_normal
 
 
 def unfold(x, patch_h: int, patch_w: int):

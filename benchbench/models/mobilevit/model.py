@@ -11,8 +11,8 @@ import dataclasses
 import keras
 from keras import layers
 
+from benchbench.layers import BatchNorm, trunc_normal
 from benchbench.models._factory import register_model
-from benchbench.models.common import BatchNorm, trunc_normal
 from benchbench.models.mobilevit.layers import MobileViTTransformer
 from benchbench.registry import check, configure
 
@@ -59,7 +59,7 @@ def build_mobilevit(cfg: MobileViTConfig, *, num_classes: int, image_size: int, 
 
 def _conv_init() -> keras.initializers.Initializer:
     """ml-cvnets initialises convolutions with kaiming_normal (fan_out) and uses PyTorch BatchNorm defaults.
-    A fresh instance per layer: an initializer draws its seed when constructed (see common.trunc_normal)."""
+    A fresh instance per layer: an initializer draws its seed when constructed (see layers.trunc_normal)."""
     return keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
 
 

@@ -11,8 +11,8 @@ import dataclasses
 import keras
 from keras import layers
 
+from benchbench.layers import BatchNorm, drop_path, imagenet_normalization, stochastic_depth_rates, trunc_normal
 from benchbench.models._factory import register_model
-from benchbench.models.common import BatchNorm, drop_path, imagenet_normalization, stochastic_depth_rates, trunc_normal
 from benchbench.models.shiftvit.layers import PartialShift
 from benchbench.registry import check, configure
 
@@ -67,7 +67,8 @@ def _shift_block(x, cfg: ShiftViTConfig, dim: int, drop_path_rate: float, name: 
     x = PartialShift(cfg.n_div, name=f"{name}_shift")(x)
     y = _norm(cfg, f"{name}_norm")(x)
     # 1x1 convolutions in the official NCHW code are Dense layers on the channel axis of NHWC.
-    y = layers.Dense(int(dim * cfg.mlp_ratio), activation="gelu", kernel_initializer=trunc_normal(0.02), name=f"{name}_fc1")(y)
+    y = layers.Dense(int(dim * cfg.mlp_ratio), activation="gelu", kernel_initializer=trunc_normal(0.02),
+                     name=f"{name}_fc1")(y)
     y = layers.Dropout(cfg.dropout, name=f"{name}_fc1_drop")(y)
     y = layers.Dense(dim, kernel_initializer=trunc_normal(0.02), name=f"{name}_fc2")(y)
     y = layers.Dropout(cfg.dropout, name=f"{name}_fc2_drop")(y)

@@ -1,7 +1,7 @@
 """ShiftViT's search space: stochastic depth (0.2 for T, 0.5 for B in the paper) and the shifted fraction of
 channels, 4 / n_div (the paper ablates it; 1/3 is its default, n_div = 12)."""
 
-from benchbench.space import Choice, Float, register_search_space
+from benchbench.tune.dimensions import Choice, Float, register_search_space
 
 register_search_space("shiftvit", {
     "model.drop_path_rate": Float(0.0, 0.4),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from benchbench.models.common import trunc_normal
+from benchbench.layers import trunc_normal
 
 
 @keras.saving.register_keras_serializable(package="benchbench")

@@ -7,8 +7,8 @@ import dataclasses
 import keras
 from keras import layers
 
+from benchbench.layers import SelfAttention, drop_path, imagenet_normalization, stochastic_depth_rates, trunc_normal
 from benchbench.models._factory import register_model
-from benchbench.models.common import SelfAttention, drop_path, imagenet_normalization, stochastic_depth_rates, trunc_normal
 from benchbench.models.vit.layers import ClassTokenPool, TokenEmbedding
 from benchbench.registry import check, configure
 

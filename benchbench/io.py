@@ -1,0 +1,141 @@
+"""Every file benchbench writes goes through here: written to a unique temporary name beside its target,
+flushed and fsynced, renamed over the target, and the directory fsynced. A reader (or a worker killed
+mid-write, or a second worker writing the same file) never sees a half-written file, and many workers can
+write side by side: temporary names are unique per call, never fixed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+# The leftovers of a writer killed mid-write are named TMP_PREFIX + the target's name + a unique part.
+TMP_PREFIX = ".tmp."
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # (read once: mkstemp/mkdtemp create private files, published ones get the usual mode)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temp_path(path: Path, suffix: str = "") -> Path:
+    fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)
+    os.close(fd)
+    return Path(name)
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], *, suffix: str = "") -> Path:
+    """Calls `write(temp_path)` on a unique temporary file beside `path`, then makes it `path` durably.
+
+    `suffix` ends the temporary name for writers that insist on an extension (Keras: `.weights.h5`).
+    On any error the temporary file is removed and the target is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path, suffix)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json(path: str | Path, value: Any, *, indent: int | None = 1) -> Path:
+    return write_text(path, json.dumps(value, indent=indent))
+
+
+def write_csv(path: str | Path, frame) -> Path:
+    """A pandas DataFrame as CSV, without its index."""
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def save_arrays(path: str | Path, arrays: list) -> Path:
+    """NumPy arrays as an uncompressed .npz (positional: arr_0, arr_1, ...)."""
+    import numpy as np
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, *arrays)
+
+    return atomic_write(path, write)
+
+
+def load_arrays(path: str | Path) -> list:
+    """The arrays of a `save_arrays` file, in order. Never unpickles: a file holding objects is refused."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as archive:
+        return [archive[f"arr_{i}"] for i in range(len(archive.files))]
+
+
+def save_weights(model, path: str | Path) -> Path:
+    """Keras weights (`.weights.h5`)."""
+    return atomic_write(path, lambda tmp: model.save_weights(tmp), suffix=".weights.h5")
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Yields a fresh temporary directory beside `target`; when the body finishes, every file in it is
+    fsynced and the directory replaces `target` whole. Concurrent writers of one target each publish a
+    complete directory (the last one stays); a failing body leaves `target` untouched and no temporary."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}.", dir=target.parent))
+    tmp.chmod(0o777 & ~_UMASK)
+    try:
+        yield tmp
+        for file in tmp.rglob("*"):
+            if file.is_file():
+                with open(file, "rb+") as f:
+                    os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        _swap_in(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _swap_in(tmp: Path, target: Path, attempts: int = 100) -> None:
+    """Renames `tmp` to `target`, moving an existing `target` aside first (rename cannot replace a non-empty
+    directory). Another writer may publish in between: then its directory is moved aside in turn."""
+    retired = []
+    try:
+        for _ in range(attempts):
+            try:
+                os.rename(tmp, target)
+                return
+            except OSError as error:
+                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise  # not a directory already there: a file in the way, permissions, a full disk
+            old = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}.old.", dir=target.parent))
+            retired.append(old)
+            try:
+                os.replace(target, old)  # `old` is an empty directory, which rename may replace
+            except FileNotFoundError:  # another writer moved it first
+                pass
+        raise OSError(f"could not publish {target}: other writers kept replacing it")
+    finally:
+        for old in retired:
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,223 @@
+"""One run: spec -> data -> model -> fit -> evaluate -> record. Seeded, bitwise reproducible on CPU, resumable.
+
+A run directory holds `state.json` and its checkpoints while it trains (see run/checkpoint.py), and at the
+end `run.json` (the record) and `best.weights.h5` (Keras weights of the best validation epoch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchbench import io
+from benchbench.run.checkpoint import Checkpointer
+from benchbench.run.config import RunConfig, validate
+from benchbench.run.recipe import build_training, distribution_strategy, precision_policy
+
+
+@dataclasses.dataclass
+class Options:
+    """How to run (not what: that is the RunConfig). See `execute` for each field."""
+
+    out_dir: str = "runs"
+    data_dir: str | None = None
+    resume: bool = False
+    verbose: int = 1
+    tracking: str = "wandb"
+    group: str | None = None
+    on_epoch: Callable[[dict], None] | None = None
+    sync_hint: bool = True
+    callbacks: tuple = ()
+    evaluate_test: bool = True
+    distribute: str = "auto"
+
+
+def execute(config: RunConfig, **options: Any) -> dict:
+    """Runs (or resumes) one training run and returns its record (also written to run.json).
+
+    Options: `out_dir` (parent of the run directory), `data_dir` (TFDS), `resume` (continue an unfinished
+    run directory), `verbose` (Keras' fit verbosity), `tracking` ("wandb" or "none") and `group` (W&B group).
+    `on_epoch(logs)` is called after each epoch's checkpoint is committed (studies print progress with it);
+    `sync_hint=False` leaves the offline-W&B upload hint to the caller (a study prints one for all its runs).
+    `callbacks` are Keras callbacks for `fit`; one that sets `model.stop_training` ends the run early (the
+    record says `stopped_early`). `evaluate_test=False` never touches the test split (tuning).
+    `distribute`: "auto" trains data-parallel with tf.distribute.MirroredStrategy when several GPUs are
+    visible, "mirrored" over every visible GPU (or logical CPU device when there is none), "none" on one
+    device; the batch size is the global batch, split across the replicas."""
+    opts = Options(**{**options, "callbacks": tuple(options.get("callbacks", ()))})
+    validate(config)  # first: a bad precision must be a usage error, not a missing policy
+    with precision_policy(config.precision):  # process-global: restored for the next run in this process
+        return _execute(config, opts)
+
+
+@dataclasses.dataclass
+class _Prepared:
+    """What the prepare step hands to training: data, model and where the run lives."""
+
+    run_dir: Path
+    data_dir: str | None
+    image_size: int
+    augment: str
+    sizes: dict
+    spec: Any
+    examples: dict
+    evaluation: dict
+    steps_per_epoch: int
+    strategy: Any
+    model: Any
+    optimizer: Any
+
+
+def _execute(config: RunConfig, opts: Options) -> dict:
+    from benchbench.data import get_dataset, resolve_data_dir
+    from benchbench.measure import StepTimer, reset_peak_memory
+
+    # 1. Prepare (the config is valid): data, model. Nothing is written before the model builds.
+    data_dir = resolve_data_dir(opts.data_dir)
+    get_dataset(config.dataset).require_present(data_dir)  # before any model is built: training never downloads
+    run_dir = Path(opts.out_dir) / config.run_name()
+    if run_dir.exists() and not opts.resume:
+        raise FileExistsError(f"{run_dir} exists: pass --resume to continue it, or choose another --out")
+    if (run_dir / "run.json").exists():
+        return json.loads((run_dir / "run.json").read_text())
+    started = time.time()
+    reset_peak_memory()
+    run = _prepare(config, opts, run_dir, data_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    # 2. Restore the last committed epoch, if this run was interrupted.
+    checkpoint = Checkpointer(run_dir, run.model, run.optimizer, started=started)
+    with run.strategy.scope():
+        checkpoint.restore()
+    tracker = _tracker(config, opts, run)
+
+    # 3. Fit: one call over all remaining epochs. Epoch e's batches depend only on (seed, e) (see
+    # data/pipeline.py), and a fit call per epoch would cost ~0.1 s of set-up each, 10 % of a digits epoch.
+    timer = StepTimer()
+    _fit(config, opts, run, checkpoint, tracker, timer, started)
+
+    # 4. Finalise: best weights, test evaluation, costs, the record; then drop the checkpoints.
+    record = _finalise(config, opts, run, checkpoint, timer)
+    tracker.finish(_summary(record))
+    checkpoint.clean_up()
+    return record
+
+
+def _prepare(config: RunConfig, opts: Options, run_dir: Path, data_dir: str | None) -> _Prepared:
+    import keras
+    import tensorflow as tf
+
+    from benchbench.data import get_dataset
+    from benchbench.data.pipeline import eval_batches
+
+    spec = get_dataset(config.dataset)
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    image_size = config.image_size or spec.default_image_size
+    examples = {split: spec.load(split, data_dir, config.val_size).cache() for split in ("train", "val", "test")}
+    evaluation = {split: eval_batches(examples[split], image_size=image_size, batch_size=config.batch_size,
+                                      num_classes=spec.num_classes) for split in ("val", "test")}
+    sizes = spec.split_sizes(config.val_size)
+    steps_per_epoch = sizes["train"] // config.batch_size
+    strategy = distribution_strategy(opts.distribute)
+    with strategy.scope():  # variables, optimizer state and metrics live on every replica
+        model, optimizer = build_training(config, spec, image_size, steps_per_epoch)
+    return _Prepared(run_dir=run_dir, data_dir=data_dir, image_size=image_size,
+                     augment=config.augment or spec.augment, sizes=sizes, spec=spec, examples=examples,
+                     evaluation=evaluation, steps_per_epoch=steps_per_epoch, strategy=strategy, model=model,
+                     optimizer=optimizer)
+
+
+def _tracker(config: RunConfig, opts: Options, run: _Prepared):
+    from benchbench.measure import environment
+    from benchbench.models import count_params, model_info
+    from benchbench.tracking import make_tracker
+
+    family = model_info(config.model).family
+    return make_tracker(opts.tracking, run_id=config.run_name(), run_dir=run.run_dir, group=opts.group,
+                        job_type=config.model, sync_hint=opts.sync_hint, tags=[config.dataset, family],
+                        config={**config.resolved(), "image_size": run.image_size, "augment": run.augment,
+                                "family": family, "params": count_params(run.model), "environment": environment()})
+
+
+def _fit(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Checkpointer, tracker, timer,
+         started: float) -> None:
+    import keras
+
+    from benchbench.data.pipeline import training_epochs
+
+    timing = checkpoint.timing
+
+    def end_of_epoch(epoch: int, fit_logs: dict) -> None:
+        start = time.time()
+        logs = {key: float(value) for key, value in fit_logs.items()}
+        logs["epoch"] = epoch + 1
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(run.optimizer.learning_rate))
+        checkpoint.end_of_epoch(epoch, logs)
+        tracker.log_epoch(logs)
+        if opts.on_epoch:
+            opts.on_epoch(logs)
+        timing["bookkeeping"] += time.time() - start
+
+    first_epoch = checkpoint.state["epoch"]
+    train = training_epochs(run.examples["train"], run.sizes["train"], first_epoch=first_epoch,
+                            epochs=config.epochs, image_size=run.image_size, batch_size=config.batch_size,
+                            num_classes=run.spec.num_classes, seed=config.seed, augment=run.augment)
+    timing["setup"] += time.time() - started
+    fit_start, bookkeeping_before = time.time(), timing["bookkeeping"]
+    if first_epoch < config.epochs:
+        # Callbacks run in order: the caller's (a pruner may set stop_training) see the epoch before ours
+        # records it; Keras stops after the epoch in which one sets model.stop_training.
+        run.model.fit(train, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=run.steps_per_epoch,
+                      validation_data=run.evaluation["val"], shuffle=False, verbose=opts.verbose,
+                      callbacks=[timer, *opts.callbacks, keras.callbacks.LambdaCallback(on_epoch_end=end_of_epoch)])
+    timing["fit"] += time.time() - fit_start - (timing["bookkeeping"] - bookkeeping_before)
+
+
+def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Checkpointer, timer) -> dict:
+    from benchbench.measure import environment, forward_flops, inference_latency_ms, peak_memory
+    from benchbench.models import count_params
+
+    final_start = time.time()
+    state, model = checkpoint.state, run.model
+    model.set_weights(checkpoint.best)
+    io.save_weights(model, run.run_dir / "best.weights.h5")
+    test = (model.evaluate(run.evaluation["test"], verbose=0, return_dict=True) if opts.evaluate_test
+            else {"top1": None, "top5": None, "loss": None})
+    step = timer.median_step_seconds()
+    record = {
+        "run_id": config.run_name(),
+        "config": config.resolved(),
+        "config_hash": config.hash(),
+        "seed": config.seed,
+        "resolved": {"image_size": run.image_size, "augment": run.augment, "splits": run.sizes,
+                     "steps_per_epoch": run.steps_per_epoch, "data_dir": run.data_dir},
+        "metrics": {"test_top1": test["top1"], "test_top5": test["top5"], "test_loss": test["loss"],
+                    "best_val_top1": state["best_val_top1"], "best_epoch": state["best_epoch"],
+                    "history": state["history"]},
+        "stopped_early": state["epoch"] < config.epochs,
+        "params": count_params(model),
+        "gflops": forward_flops(model, run.image_size) / 1e9,
+        "train_images_per_second": config.batch_size / step if step else None,
+        "train_step_seconds_median": step,
+        "inference_latency_ms": inference_latency_ms(model, run.image_size),
+        **peak_memory(),
+        "wall_seconds": checkpoint.wall_seconds(),
+        "timing_seconds": {**checkpoint.timing, "final": time.time() - final_start},
+        "replicas": run.strategy.num_replicas_in_sync,
+        "environment": environment(),
+    }
+    io.write_json(run.run_dir / "run.json", record)
+    return record
+
+
+def _summary(record: dict) -> dict:
+    """The W&B summary: the final metrics and costs (the history is logged per epoch already)."""
+    return {**{k: v for k, v in record["metrics"].items() if k != "history" and v is not None},
+            "stopped_early": record["stopped_early"],
+            **{k: record[k] for k in ("params", "gflops", "train_images_per_second", "inference_latency_ms",
+                                      "peak_memory_mb", "wall_seconds")}}

@@ -1,0 +1,161 @@
+"""Study files: TOML declarations of models x datasets x seeds under one protocol, validated on load.
+
+    name = "demo"
+    datasets = ["digits"]
+    models = ["vit_tiny", "mobilevit_xxs"]
+    seeds = [0, 1]
+    epochs = 10                       # shortcuts for recipe.epochs / batch_size / image_size
+    [recipe]                          # run config fields shared by every cell
+    learning_rate = 1e-3
+    [overrides.vit_tiny]              # per model: run config fields and "model.<option>" keys
+    "model.depth" = 6
+    [tracking]
+    backend = "wandb"                 # or "none"
+    [tune]                            # optional: tune every model first, then compare the tuned ones
+    trials = 20                       # finished trials per (model, dataset) search
+    epochs = 5                        # per trial (default: the study's epochs)
+    pruner = "median"                 # median | hyperband | none
+    [tune.space.vit_tiny]             # per model: override dimensions of the family's search space
+    learning_rate = {low = 1e-4, high = 1e-3, log = true}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from benchbench.run.config import RunConfig, validate, with_overrides
+
+SHORTCUTS = ("epochs", "batch_size", "image_size")
+TOP_LEVEL = {"name": str, "description": str, "datasets": list, "models": list, "seeds": list, "recipe": dict,
+             "overrides": dict, "tracking": dict, "tune": dict, **{key: int for key in SHORTCUTS}}
+TRACKING = {"backend": str}
+TUNE = {"trials": int, "epochs": int, "pruner": str, "space": dict}
+
+
+class StudyError(ValueError):
+    """A study file mistake: the message names the file, the key and the reason."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneSpec:
+    """Tune-then-compare: each (model, dataset) is searched on the study's first seed (validation only), and
+    its cells then run with the best configuration found."""
+
+    trials: int
+    epochs: int | None = None  # per trial; None: the study's epochs
+    pruner: str = "median"
+    space: dict = dataclasses.field(default_factory=dict)  # model -> {key: dimension spec}
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    name: str
+    path: Path | None  # None for studies made in code (a search's confirmation)
+    cells: tuple[RunConfig, ...]  # one per (dataset, model, seed), in file order
+    tracking: str = "wandb"
+    description: str = ""
+    tune: TuneSpec | None = None
+
+
+def load_study(path: str | Path) -> Study:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise StudyError(f"{path}: no such study file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise StudyError(f"{path}: not valid TOML: {error}") from None
+
+    def fail(key: str, reason: str):
+        raise StudyError(f"{path}: {key}: {reason}")
+
+    for key, value in data.items():
+        if key not in TOP_LEVEL:
+            fail(key, f"unknown key; valid keys: {', '.join(sorted(TOP_LEVEL))}")
+        if not isinstance(value, TOP_LEVEL[key]) or isinstance(value, bool):
+            fail(key, f"must be of type {TOP_LEVEL[key].__name__}, got {value!r}")
+    for key in ("name", "datasets", "models", "seeds"):
+        if not data.get(key):
+            fail(key, "is required and must not be empty")
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in data["seeds"]):
+        fail("seeds", "must be a list of integers")
+    if len(set(data["seeds"])) != len(data["seeds"]):
+        fail("seeds", "has duplicates")
+    tracking = data.get("tracking", {})
+    for key in tracking:
+        if key not in TRACKING:
+            fail(f"tracking.{key}", f"unknown key; valid keys: {', '.join(TRACKING)}")
+    backend = tracking.get("backend", "wandb")
+    if backend not in ("wandb", "none"):
+        fail("tracking.backend", f"must be 'wandb' or 'none', got {backend!r}")
+
+    from benchbench.data import DATASETS
+    from benchbench.models import MODELS
+
+    for key, registry in (("models", MODELS), ("datasets", DATASETS)):
+        for name in data[key]:
+            if name not in registry:
+                fail(key, registry.unknown_message(str(name)))
+
+    tune = _tune_spec(fail, data.get("tune"), data["models"])
+    shared = {**{k: data[k] for k in SHORTCUTS if k in data}, **data.get("recipe", {})}
+    overrides = data.get("overrides", {})
+    for model in overrides:
+        if model not in data["models"]:
+            fail(f"overrides.{model}", "is not one of this study's models")
+    cells = []
+    for dataset in data["datasets"]:
+        for model in data["models"]:
+            for seed in data["seeds"]:
+                cells.append(_cell(fail, model, dataset, seed, shared, overrides.get(model, {})))
+    return Study(name=data["name"], path=path, cells=tuple(cells), tracking=backend,
+                 description=data.get("description", ""), tune=tune)
+
+
+def _tune_spec(fail, table: dict | None, models: list) -> TuneSpec | None:
+    if table is None:
+        return None
+    from benchbench.tune.pruners import PRUNERS
+    from benchbench.tune.space import space_for
+
+    for key, value in table.items():
+        if key not in TUNE:
+            fail(f"tune.{key}", f"unknown key; valid keys: {', '.join(TUNE)}")
+        if not isinstance(value, TUNE[key]) or isinstance(value, bool):
+            fail(f"tune.{key}", f"must be of type {TUNE[key].__name__}, got {value!r}")
+    if "trials" not in table or table["trials"] < 1:
+        fail("tune.trials", "is required and must be >= 1")
+    if table.get("epochs", 1) < 1:
+        fail("tune.epochs", "must be >= 1")
+    if table.get("pruner", "median") not in PRUNERS:
+        fail("tune.pruner", f"must be one of {', '.join(PRUNERS)}, got {table['pruner']!r}")
+    space = table.get("space", {})
+    for model, dimensions in space.items():
+        if model not in models:
+            fail(f"tune.space.{model}", "is not one of this study's models")
+        if not isinstance(dimensions, dict):
+            fail(f"tune.space.{model}", "must be a table of dimensions")
+    for model in models:
+        try:
+            space_for(model, space.get(model, {}))
+        except ValueError as error:
+            fail(f"tune.space.{model}", str(error))
+    return TuneSpec(trials=table["trials"], epochs=table.get("epochs"), pruner=table.get("pruner", "median"),
+                    space=space)
+
+
+def _cell(fail, model: str, dataset: str, seed: int, shared: dict[str, Any], own: dict[str, Any]) -> RunConfig:
+    base = RunConfig(model=str(model), dataset=str(dataset), seed=seed)
+    for where, values in (("recipe", shared), (f"overrides.{model}", own)):
+        try:
+            base = with_overrides(base, values)
+        except ValueError as error:
+            fail(where, str(error))
+    try:
+        validate(base)
+    except ValueError as error:  # impossible values (names were checked already)
+        fail(f"overrides.{model}" if own else "recipe", str(error))
+    return base

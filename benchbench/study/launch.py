@@ -1,0 +1,121 @@
+"""`benchbench study FILE`: load the study, queue its cells, run them with local workers, write the results
+and the report, and say what happened. One worker process runs `run_study` with `worker=True`."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from benchbench.storage import STORAGE_ENV, display_url, sqlite_url
+from benchbench.study.file import Study, load_study
+from benchbench.study.queue import Cell, Queue
+from benchbench.study.results import write_results
+from benchbench.study.workers import run_workers, work
+
+STATUS_ORDER = ("done", "running", "queued", "failed", "new")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyOptions:
+    """The `benchbench study` command line (see its --help)."""
+
+    file: str
+    out: str = "results"
+    storage: str | None = None
+    data_dir: str | None = None
+    tracking: str | None = None  # None: the study file's [tracking] backend
+    workers: int = 1
+    heartbeat: float = 10
+    max_retries: int = 2
+    report_dir: str = "reports"  # "none": no report
+    worker: bool = False  # one of `--workers N` local processes: the parent prints the tables
+    argv: tuple[str, ...] = ()  # the command line, which local worker processes run again
+
+
+def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
+    """Runs the study to the end (or joins it as a worker). Raises RuntimeError when cells did not finish."""
+    from benchbench.data import get_dataset, resolve_data_dir
+
+    study = load_study(opts.file)
+    data_dir = resolve_data_dir(opts.data_dir)
+    for dataset in sorted({cell.dataset for cell in study.cells}):
+        get_dataset(dataset).require_present(data_dir)  # before anything is queued or written
+    out = Path(opts.out) / study.name
+    url = opts.storage or os.environ.get(STORAGE_ENV) or sqlite_url(out / "optuna.db")
+    study = dataclasses.replace(study, tracking=opts.tracking or study.tracking)
+    run_options = dict(runs_dir=out / "runs", data_dir=data_dir, tracking=study.tracking)
+
+    if opts.worker:
+        queue = _queue(_tuned(study, opts, url, out, data_dir), opts, url)
+        queue.start()
+        work(queue, **run_options)
+        return
+    if study.tune and opts.workers > 1:
+        run_workers(list(opts.argv), opts.workers, url)  # the workers share the searches, then the tuned cells
+    queue = _queue(_tuned(study, opts, url, out, data_dir), opts, url)
+    added = queue.start()
+    cells = queue.cells()
+    echo(f"study {study.name}: {len(cells)} cells, {counts(cells)}; {added} newly queued; "
+         f"storage {display_url(url)}")
+    print_cells(cells, ("queued", "running", "new", "failed"), echo)
+    if any(cell.status in ("queued", "running") for cell in cells):
+        if opts.workers == 1:
+            work(queue, **run_options)
+        else:
+            run_workers(list(opts.argv), opts.workers, url)
+    _finish(queue, opts, url, out, echo)
+
+
+def _queue(study: Study, opts: StudyOptions, url: str) -> Queue:
+    return Queue(study, url, heartbeat_seconds=opts.heartbeat, max_retries=opts.max_retries)
+
+
+def _tuned(study: Study, opts: StudyOptions, url: str, out: Path, data_dir: str | None) -> Study:
+    """Tune-then-compare: with a [tune] table, the searches' best configurations become the cells."""
+    if not study.tune:
+        return study
+    from benchbench.tune.search import tune_study
+
+    return tune_study(study, url, out=out, data_dir=data_dir, heartbeat_seconds=opts.heartbeat)
+
+
+def _finish(queue: Queue, opts: StudyOptions, url: str, out: Path, echo: Callable[[str], None]) -> None:
+    """Writes the results (and the report), prints where everything is, and fails if cells did not finish."""
+    study, cells = queue.study, queue.cells()
+    path = write_results(study, cells, out)
+    echo(f"study {study.name}: {counts(cells)}")
+    print_cells(cells, STATUS_ORDER, echo)
+    echo(f"results: {path} (one row per cell), {out / 'records.jsonl'} (full records with histories)")
+    echo(f"runs:    {out / 'runs'}/<run id>/run.json")
+    if study.tracking == "wandb":
+        echo(f"W&B:     group {study.name!r}; run files under {out / 'runs'}/<run id>/wandb/ "
+             f"(offline runs upload with: wandb sync {out / 'runs'}/*/wandb/offline-run-*)")
+    echo(f"storage: {display_url(url)} (browse it with: optuna-dashboard {display_url(url)})")
+    if opts.report_dir != "none":
+        from benchbench.report import write_report
+
+        echo(f"report:  {write_report(out, opts.report_dir)}")
+    failed = [cell for cell in cells if cell.status != "done"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(cells)} cells did not finish ({failed[0].label}: "
+                           f"{failed[0].error or failed[0].status}); start the study again to retry them")
+
+
+def counts(cells: list[Cell]) -> str:
+    """"3 done, 1 failed": how many cells are in each state."""
+    by_status = Counter(cell.status for cell in cells)
+    return ", ".join(f"{by_status[s]} {s}" for s in STATUS_ORDER if by_status[s])
+
+
+def print_cells(cells: list[Cell], order: tuple[str, ...], echo: Callable[[str], None]) -> None:
+    """One line per cell, grouped by state in the given order: its result, or its error."""
+    for cell in sorted(cells, key=lambda c: order.index(c.status) if c.status in order else len(order)):
+        detail = ""
+        if cell.record:
+            detail = f"test top-1 {100 * cell.record['metrics']['test_top1']:.1f}%  {cell.record['wall_seconds']:.0f} s"
+        elif cell.error:
+            detail = cell.error
+        echo(f"  {cell.status:<8} {cell.label:<40} {cell.config.hash()}  {detail}".rstrip())

@@ -1,0 +1,178 @@
+"""A study's cells as enqueued Optuna trials in a shared RDB storage: enqueue, claim, finish, read back.
+
+Each cell (model, dataset, seed, resolved recipe) is keyed by its run config hash and enqueued once as a WAITING
+trial carrying its config. Workers (processes here or on other machines on the same storage URL) claim WAITING
+trials atomically through the storage, beat a heartbeat while they train, and mark the trial COMPLETE with the
+run's record. A worker that dies stops beating: after the grace period any worker fails its trial, and Optuna's
+RetryHeartbeatStaleTrialCallback re-queues it (up to the retry limit); the retry resumes from the run's last
+epoch checkpoint when it lands on the same machine. Starting a study again re-queues cells that failed, and
+never touches finished ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+
+from benchbench.run.config import RunConfig
+from benchbench.storage import exclusive, open_storage, storage_errors
+from benchbench.study.file import Study
+
+KIND = "benchbench-study"  # an Optuna study user attribute: tells comparative studies from searches
+
+
+@dataclasses.dataclass
+class Cell:
+    config: RunConfig
+    status: str  # done | running | queued | failed | new (not yet enqueued)
+    record: dict | None = None
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.config.model} {self.config.dataset} seed {self.config.seed}"
+
+
+class Queue:
+    """A study's cells in an Optuna storage: enqueue, claim, finish, and read back their states."""
+
+    def __init__(self, study: Study, url: str, *, heartbeat_seconds: float | None = 10, max_retries: int = 2):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.study = study
+        self.storage = open_storage(url, heartbeat=heartbeat_seconds, max_retries=max_retries)
+        with storage_errors(url):
+            self.optuna = optuna.create_study(study_name=study.name, storage=self.storage, direction="maximize",
+                                              load_if_exists=True)
+            kind = self.optuna.user_attrs.get("kind")
+            if kind is None:
+                self.optuna.set_user_attr("kind", KIND)
+        if kind not in (None, KIND):
+            raise ValueError(f"the storage already holds an Optuna study named {study.name!r} that is not a "
+                             f"benchbench study ({kind}); rename the study or use another storage")
+        self.study_id = self.storage.get_study_id_from_name(study.name)
+        self.keys = {cell.hash(): cell for cell in study.cells}
+
+    def _trials(self, states=None) -> list:
+        trials = self.optuna.get_trials(deepcopy=False, states=states)
+        return [t for t in trials if t.user_attrs.get("cell") in self.keys]
+
+    def start(self) -> int:
+        """Fails the trials of dead workers and enqueues what is missing; returns how many cells were queued."""
+        with self._lock():
+            self._reap_stale()
+            return self._enqueue_missing()
+
+    def reap(self) -> None:
+        with self._lock():
+            self._reap_stale()
+
+    def _lock(self):
+        # Reaping (fail a stale trial, then queue its retry) and enqueueing (read what is live, then queue the
+        # rest) are each several transactions: interleaved, they could queue one cell twice.
+        return exclusive(self.storage, f"benchbench-study:{self.study.name}")
+
+    def _enqueue_missing(self) -> int:
+        """Enqueues every cell that is neither finished, running nor queued: new cells and failed ones.
+        Called under the study's lock: two workers starting together would otherwise both enqueue a cell."""
+        from optuna.trial import TrialState
+
+        live_states = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+        live = {t.user_attrs["cell"] for t in self._trials(live_states)}
+        missing = [config for key, config in self.keys.items() if key not in live]
+        for config in missing:
+            self.optuna.enqueue_trial({}, user_attrs={"cell": config.hash(), "run_id": config.run_name(),
+                                                      "config": config.resolved()})
+        return len(missing)
+
+    def _reap_stale(self) -> None:
+        """Fails the trials of workers whose heartbeat stopped; the retry callback re-queues their cells (at most
+        one worker re-queues each: failing a trial that is already failed raises, so only one gets to)."""
+        import warnings
+
+        import optuna
+
+        with warnings.catch_warnings():  # "experimental" since Optuna 2.9, and what heartbeats exist for
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.optuna)
+
+    def claim(self):
+        """Atomically takes the lowest-numbered WAITING trial; None when there is none.
+
+        Should a cell ever be queued twice (enqueueing is locked, so this is a second line of defence), the
+        duplicate with the higher number is claimed and then dropped (FAIL, `duplicate_of`). A busy database
+        ends the scan rather than skipping ahead, so trials are always tried lowest number first."""
+        from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        for trial in sorted(self._trials((TrialState.WAITING,)), key=lambda t: t.number):
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
+            try:
+                if not self.storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+                    continue  # another worker took it first
+                if self.storage.get_heartbeat_interval():
+                    # At once: Optuna only reaps RUNNING trials that have a heartbeat, so a worker killed
+                    # before its first beat would leave the cell running forever (seen in the kill test).
+                    self.storage.record_heartbeat(trial_id)
+            except UpdateFinishedTrialError:
+                continue  # finished meanwhile
+            except StorageInternalError:
+                return None  # the database was busy: look again on the next pass
+            rivals = [t for t in self._trials((TrialState.RUNNING, TrialState.COMPLETE))
+                      if t.user_attrs["cell"] == trial.user_attrs["cell"] and t.number != trial.number]
+            if any(t.state == TrialState.COMPLETE or t.number < trial.number for t in rivals):
+                self.storage.set_trial_user_attr(trial_id, "duplicate_of", min(t.number for t in rivals))
+                self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                continue
+            self.storage.set_trial_user_attr(trial_id, "worker", f"{socket.gethostname()}:{os.getpid()}")
+            return trial_id, trial
+        return None
+
+    def complete(self, trial_id: int, record: dict) -> bool:
+        """Stores the record and completes the trial; False if another worker gave up on it meanwhile."""
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        try:
+            self.storage.set_trial_user_attr(trial_id, "record", record)
+            return self.storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [record["metrics"]["test_top1"]])
+        except UpdateFinishedTrialError:
+            return False
+
+    def fail(self, trial_id: int, error: str) -> None:
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
+        try:
+            self.storage.set_trial_user_attr(trial_id, "error", error)
+            self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            pass
+
+    def cells(self) -> list[Cell]:
+        """Every cell of the study file, in file order, with its state across all workers."""
+        from optuna.trial import TrialState
+
+        by_key: dict[str, list] = {}
+        for trial in self._trials():
+            by_key.setdefault(trial.user_attrs["cell"], []).append(trial)
+        cells = []
+        for key, config in self.keys.items():
+            trials = by_key.get(key, [])
+            states = {t.state for t in trials}
+            done = [t for t in trials if t.state == TrialState.COMPLETE]
+            if done:
+                cells.append(Cell(config, "done", record=done[0].user_attrs["record"]))
+            elif TrialState.RUNNING in states:
+                cells.append(Cell(config, "running"))
+            elif TrialState.WAITING in states:
+                cells.append(Cell(config, "queued"))
+            elif trials:
+                errors = [t.user_attrs.get("error") or "worker lost (no heartbeat)" for t in trials
+                          if "duplicate_of" not in t.user_attrs]
+                cells.append(Cell(config, "failed", error=errors[-1] if errors else None))
+            else:
+                cells.append(Cell(config, "new"))
+        return cells

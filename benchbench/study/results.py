@@ -1,0 +1,48 @@
+"""A study's results files: runs.csv (one row per cell), records.jsonl (full records) and study.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchbench import io
+from benchbench.study.file import Study
+from benchbench.study.queue import Cell
+
+COLUMNS = ["study", "model", "family", "dataset", "seed", "status", "test_top1", "test_top5", "best_val_top1",
+           "params", "gflops", "train_images_per_second", "inference_latency_ms", "peak_memory_mb", "wall_seconds",
+           "epochs", "image_size", "config_hash", "run_id", "error"]
+
+
+def row(study: str, cell: Cell) -> dict:
+    """One runs.csv row: the cell's identity, state and, when done, its measured results."""
+    from benchbench.models import model_info
+
+    config = cell.config
+    values = {"study": study, "model": config.model, "family": model_info(config.model).family,
+              "dataset": config.dataset, "seed": config.seed, "status": cell.status, "epochs": config.epochs,
+              "config_hash": config.hash(), "run_id": config.run_name(), "error": cell.error}
+    record = cell.record
+    if record:
+        metrics = record["metrics"]
+        values.update({key: metrics[key] for key in ("test_top1", "test_top5", "best_val_top1")})
+        values.update({key: record.get(key) for key in ("params", "gflops", "train_images_per_second",
+                                                        "inference_latency_ms", "peak_memory_mb", "wall_seconds")})
+        values["image_size"] = record["resolved"]["image_size"]
+    return {column: values.get(column) for column in COLUMNS}
+
+
+def write_results(study: Study, cells: list[Cell], directory: Path) -> Path:
+    """Writes runs.csv (one row per cell), records.jsonl (the full records, with histories) and study.json (what
+    the report's header says about the protocol), each atomically."""
+    import pandas as pd
+
+    frame = pd.DataFrame([row(study.name, cell) for cell in cells], columns=COLUMNS)
+    path = io.write_csv(directory / "runs.csv", frame)
+    io.write_text(directory / "records.jsonl",
+                  "".join(json.dumps({"study": study.name, **cell.record}) + "\n" for cell in cells if cell.record))
+    io.write_json(directory / "study.json",
+                  {"name": study.name, "description": study.description,
+                   "file": str(study.path) if study.path else None, "tuned": study.tune is not None,
+                   "cells": len(cells)})
+    return path

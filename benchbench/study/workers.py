@@ -1,0 +1,118 @@
+"""Study workers: processes (here or on other machines sharing the storage) that claim a study's cells and
+run them until none is queued or running; `--workers N` starts N of them on this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchbench.run.config import RunConfig
+from benchbench.run.train import execute
+from benchbench.storage import STORAGE_ENV, StorageError, heartbeat
+from benchbench.study.queue import Queue
+
+
+def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, poll_seconds: float = 2.0,
+         echo: Callable[[str], None] = print) -> int:
+    """Claims and runs cells until none is queued or running; returns how many this worker finished."""
+    finished = 0
+    total = len(queue.keys)
+    while (claimed := _next_cell(queue, poll_seconds)) is not None:
+        trial_id, trial = claimed
+        config = RunConfig.from_resolved(trial.user_attrs["config"])
+        label = f"{config.model} {config.dataset} seed {config.seed}"
+        state = runs_dir / config.run_name() / "state.json"
+        resumed = f", resuming after epoch {json.loads(state.read_text())['epoch']}" if state.exists() else ""
+        echo(f"running  {label}  (trial {trial.number}, run {config.run_name()}{resumed})")
+        record = _run_cell(queue, trial_id, config, label, runs_dir=runs_dir, data_dir=data_dir, tracking=tracking,
+                           echo=echo)
+        if record is None:
+            continue
+        if queue.complete(trial_id, record):
+            finished += 1
+            done = sum(cell.status == "done" for cell in queue.cells())
+            echo(f"done     {label}  test top-1 {100 * record['metrics']['test_top1']:.1f}%  "
+                 f"{record['wall_seconds']:.0f} s  [{done}/{total} cells done]")
+        else:
+            echo(f"dropped  {label}: its heartbeat was missed and another worker re-queued it")
+    return finished
+
+
+def _next_cell(queue: Queue, poll_seconds: float):
+    """The next claimed (trial id, trial), or None once no cell is queued or running. While other workers train
+    the last cells it waits, in case one of them dies and its cell is re-queued."""
+    from optuna.exceptions import StorageInternalError
+
+    errors = 0
+    while True:
+        try:
+            queue.reap()
+            claimed = queue.claim()
+            if claimed or not any(cell.status == "running" for cell in queue.cells()):
+                return claimed
+            errors = 0
+        except StorageInternalError as error:  # a database blip must not end a long study: wait, then retry
+            errors += 1
+            if errors > 10:
+                raise StorageError(f"the study's storage keeps failing: {error.__cause__ or error}") from None
+        time.sleep(poll_seconds * max(1, errors))
+
+
+def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, runs_dir: Path, data_dir: str | None,
+              tracking: str, echo: Callable[[str], None]) -> dict | None:
+    def on_epoch(logs: dict) -> None:
+        echo(f"         {label}  epoch {logs['epoch']}/{config.epochs}  loss {logs['loss']:.3f}  "
+             f"val top-1 {100 * logs['val_top1']:.1f}%")
+
+    with heartbeat(queue.storage, trial_id):
+        try:
+            return execute(config, out_dir=str(runs_dir), data_dir=data_dir, resume=True, verbose=0,
+                           tracking=tracking, group=queue.study.name, on_epoch=on_epoch, sync_hint=False)
+        except KeyboardInterrupt:
+            queue.fail(trial_id, "interrupted")  # the next start of the study re-queues it
+            raise
+        except Exception as error:  # one broken cell must not stop the study; it is reported and re-tried on restart
+            message = f"{type(error).__name__}: {error}".splitlines()[0]
+            queue.fail(trial_id, message)
+            echo(f"failed   {label}: {message}")
+            return None
+
+
+def worker_env(workers: int) -> dict:
+    """Environment for one of `workers` local worker processes: the CPU cores split between them."""
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    return {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
+            "OMP_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}
+
+
+def spawn_workers(argv: list[str], workers: int, storage_url: str) -> list:
+    """Starts `workers` processes of `benchbench ARGV`; the storage URL travels in the environment, where `ps`
+    does not show it (it may hold a password)."""
+    env = {**worker_env(workers), STORAGE_ENV: storage_url}
+    return [subprocess.Popen([sys.executable, "-m", "benchbench", *argv], env=env) for _ in range(workers)]
+
+
+def run_workers(argv: list[str], workers: int, storage_url: str) -> None:
+    """Runs the command `benchbench ARGV` as `workers` local worker processes (`--worker` added, `--storage`
+    dropped: the URL travels in the environment) and waits for them."""
+    command, skip = [], False
+    for item in argv:
+        if skip or item == "--storage" or item.startswith("--storage="):
+            skip = item == "--storage"
+            continue
+        command.append(item)
+    processes = spawn_workers([*command, "--worker"], workers, storage_url)
+    try:
+        codes = [process.wait() for process in processes]
+    except KeyboardInterrupt:  # the workers got the same SIGINT: let them mark their trials interrupted
+        for process in processes:
+            process.wait()
+        raise
+    if any(codes):
+        raise RuntimeError(f"{sum(map(bool, codes))} of {workers} workers exited with an error "
+                           f"(status {max(codes)}); run the command again to finish")

@@ -1,0 +1,90 @@
+"""Study files: the shipped ones load, and every kind of mistake names the file, the key and the reason."""
+
+from pathlib import Path
+
+import pytest
+
+from benchbench.study.file import StudyError, load_study
+
+STUDIES = sorted((Path(__file__).resolve().parents[2] / "studies").glob("*.toml"))
+
+GOOD = '''
+name = "t"
+datasets = ["digits"]
+models = ["vit_tiny", "mobilevit_xxs"]
+seeds = [0, 1]
+epochs = 3
+[recipe]
+learning_rate = 5e-4
+[overrides.vit_tiny]
+"model.depth" = 2
+batch_size = 32
+'''
+
+
+def write(tmp_path, text):
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_studies_are_found():
+    assert STUDIES  # else the parametrised test below runs no case at all
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
+def test_shipped_studies_load(path):
+    study = load_study(path)
+    assert study.name == path.stem and study.cells
+    assert len({cell.run_name() for cell in study.cells}) == len(study.cells)
+
+
+def test_cells_are_the_product_with_overrides(tmp_path):
+    study = load_study(write(tmp_path, GOOD))
+    assert [(c.model, c.seed) for c in study.cells] == [("vit_tiny", 0), ("vit_tiny", 1), ("mobilevit_xxs", 0),
+                                                        ("mobilevit_xxs", 1)]
+    vit, mvit = study.cells[0], study.cells[2]
+    assert vit.epochs == mvit.epochs == 3 and vit.learning_rate == mvit.learning_rate == 5e-4
+    assert vit.batch_size == 32 and mvit.batch_size == 64
+    assert dict(vit.model_args) == {"depth": 2} and mvit.model_args == ()
+    # Stable keys: loading again gives the same cells.
+    assert [c.run_name() for c in load_study(write(tmp_path, GOOD)).cells] == [c.run_name() for c in study.cells]
+
+
+@pytest.mark.parametrize("change,key,reason", [
+    (("epochs = 3", "epochs = 3\nepoch = 4"), "epoch", "unknown key"),
+    (('models = ["vit_tiny", "mobilevit_xxs"]', 'models = ["vit_tiny", "mobilevit_xss"]'), "models",
+     "unknown model 'mobilevit_xss'; did you mean mobilevit_xs"),
+    (('datasets = ["digits"]', 'datasets = ["digitz"]'), "datasets", "unknown dataset 'digitz'"),
+    (("seeds = [0, 1]", 'seeds = "0,1"'), "seeds", "must be of type list"),
+    (("seeds = [0, 1]", "seeds = [0, 0]"), "seeds", "duplicates"),
+    (("epochs = 3", 'epochs = "3"'), "epochs", "must be of type int"),
+    (("learning_rate = 5e-4", 'learning_rate = "fast"'), "recipe", "learning_rate must be of type float"),
+    (("learning_rate = 5e-4", "lr = 5e-4"), "recipe", "unknown key 'lr'"),
+    (("batch_size = 32", "batch_size = 0"), "overrides.vit_tiny", "batch_size must be >= 1"),
+    (("[overrides.vit_tiny]", "[overrides.resnet50v2]"), "overrides.resnet50v2", "not one of this study's models"),
+    (('name = "t"', ""), "name", "is required"),
+    (("epochs = 3", "epochs = 3\n[tune]\nepochs = 2"), "tune.trials", "is required"),
+    (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\nsampler = 'tpe'"), "tune.sampler", "unknown key"),
+    (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\npruner = 'asha'"), "tune.pruner", "must be one of"),
+    (("epochs = 3",
+      "epochs = 3\n[tune]\ntrials = 5\n[tune.space.resnet50v2]\nlearning_rate = {low = 1e-4, high = 1e-3}"),
+     "tune.space.resnet50v2", "not one of this study's models"),
+    (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\n[tune.space.vit_tiny]\nlearning_rate = {low = 1e-3, high = 1e-4}"),
+     "tune.space.vit_tiny", "empty range"),
+    (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\n[tune.space.vit_tiny]\nlr = {low = 1e-4, high = 1e-3}"),
+     "tune.space.vit_tiny", "unknown key 'lr'"),
+])
+def test_mistakes_name_file_key_and_reason(tmp_path, change, key, reason):
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(StudyError) as error:
+        load_study(path)
+    assert str(error.value).startswith(f"{path}: {key}: ")
+    assert reason in str(error.value)
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(StudyError, match="no such study file"):
+        load_study(tmp_path / "absent.toml")
+    with pytest.raises(StudyError, match="not valid TOML"):
+        load_study(write(tmp_path, "name = "))
