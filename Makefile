@@ -5,6 +5,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Two pytest workers (pytest-xdist), one test file each at a time: much of the suite waits on fresh processes,
+# heartbeats and kills, so two share the 2 cores well (14 min 12 s vs 21 min 47 s for one, same tree).
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -20,11 +24,11 @@ $(STAMP): pyproject.toml
 
 # The whole suite (what CI runs), after the linter.
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 # The edit loop: everything but the tests marked slow.
 test-fast: lint
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check benchbench tests

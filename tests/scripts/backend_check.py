@@ -1,9 +1,10 @@
 """Run under another Keras backend by models/test_backends.py:
 `KERAS_BACKEND=jax python tests/scripts/backend_check.py DIR NAME...`.
 
-For each model saved by the TensorFlow side in DIR, it loads the .keras file, checks the outputs equal the
-TensorFlow ones, then builds the same model fresh and runs a forward pass and training steps. Any import of
-TensorFlow is refused first: model code must not need it (the house rule, checked by behaviour).
+For each model saved by the TensorFlow side in DIR (its options in NAME_options.json), it loads the .keras
+file, checks the outputs equal the TensorFlow ones, then builds the same model fresh and runs a forward pass
+and training steps. Any import of TensorFlow is refused first: model code must not need it (the house rule,
+checked by behaviour).
 """
 
 import importlib.abc
@@ -36,7 +37,8 @@ for name in names:
     max_diff = float(np.abs(np.asarray(loaded(x, training=False)) - expected).max())
 
     keras.utils.set_random_seed(0)
-    model = benchbench.create_model(name, num_classes=expected.shape[1], image_size=x.shape[1])
+    options = json.loads((folder / f"{name}_options.json").read_text())
+    model = benchbench.create_model(name, num_classes=expected.shape[1], image_size=x.shape[1], **options)
     for layer in model._flatten_layers():  # dropout and stochastic depth off: measure learning, not noise
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0

@@ -15,6 +15,7 @@ from benchbench.run.train import execute  # noqa: E402
 
 out, model = sys.argv[1], sys.argv[2]
 options = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+options = {key: tuple(value) if isinstance(value, list) else value for key, value in options.items()}
 config = RunConfig(model, "synthetic", epochs=2, batch_size=32, image_size=32,
                    model_args=tuple(sorted(options.items())))
 report = {}
