@@ -20,6 +20,7 @@ def test_peak_is_a_plausible_cpu_matmul_rate():
     assert 1e9 < peak < 1e14  # GFLOP/s to 100 TFLOP/s
 
 
+@pytest.mark.slow
 def test_record_is_consistent(record):
     assert record["train_images_per_second"] == pytest.approx(32 / record["train_step_seconds"])
     assert record["mfu"] == pytest.approx(3 * record["gflops"] * 1e9 * record["train_images_per_second"]
@@ -27,11 +28,13 @@ def test_record_is_consistent(record):
     assert record["params"] > 0 and record["inference_images_per_second"] > record["train_images_per_second"]
 
 
+@pytest.mark.slow
 def test_mfu_regression_floor(record):
     """Measured 23.6% on this 2-core CPU (under load); a floor of 8% catches a 3x slow-down, not noise."""
     assert record["mfu"] > 0.08, record
 
 
+@pytest.mark.slow
 def test_markdown_names_targets_only_for_reference_configs(record):
     table = suite_markdown([record])
     assert "`shiftvit_keras`" in table and "≥ 45" not in table  # 32 px is not the 48 px tutorial configuration
@@ -48,6 +51,7 @@ def test_bench_json_and_usage_errors(capsys):
     assert "unknown model 'vitt'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_profile_and_model_options(capsys):
     """--set reaches the model, --profile returns the step's op types with their shares of op time."""
     assert cli.main(["bench", "--model", "shiftvit_keras", "--image-size", "32", "--batch-size", "8", "--steps", "3",
@@ -61,6 +65,7 @@ def test_profile_and_model_options(capsys):
     assert "no option 'dropuot'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_repeats_run_in_fresh_processes_and_report_the_median():
     from benchbench.bench import bench_repeated
 
@@ -80,6 +85,7 @@ def test_pipeline_throughput_on_stand_in_images():
     assert cifar["augment"] == "pad_crop_flip" and cifar["images_per_second"] > flowers["images_per_second"] > 0
 
 
+@pytest.mark.slow
 def test_runner_overhead_measures_both_sides():
     from benchbench.bench import runner_overhead
     from benchbench.run.config import RunConfig
@@ -91,6 +97,7 @@ def test_runner_overhead_measures_both_sides():
     assert o["overhead"] == pytest.approx(runner / o["bare_fit_seconds"] - 1)
 
 
+@pytest.mark.slow
 def test_suite_file_has_the_three_tables(record, tmp_path):
     from benchbench.bench import write_suite
 

@@ -10,6 +10,9 @@ from support.env import scrubbed_env
 from support.models import BATCH, NUM_CLASSES, build, image_size_for, images
 
 ALL_MODELS = benchbench.list_models()
+# The paper-size variants' training steps and save/load take 10-25 s each: in the full suite, not `make test-fast`.
+BIG = {"convnext_tiny", "resnet50v2", "shiftvit_s", "shiftvit_t", "vit_small"}
+SMALL_FAST_BIG_SLOW = [pytest.param(name, marks=pytest.mark.slow) if name in BIG else name for name in ALL_MODELS]
 
 
 def test_catalogue_is_complete():
@@ -43,6 +46,7 @@ def test_initial_weights_are_seeded_and_distinct(name):
     assert len(set(kernels)) == len(kernels), f"{len(kernels) - len(set(kernels))} kernels repeat another"
 
 
+@pytest.mark.slow
 def test_initial_weights_do_not_depend_on_the_process():
     """scripts/fingerprint.py, run twice with different string-hash seeds, prints the same weight hashes."""
     one_per_family = sorted({benchbench.model_info(n).family: n for n in ALL_MODELS}.values())
@@ -52,7 +56,7 @@ def test_initial_weights_do_not_depend_on_the_process():
     assert runs[0].stdout == runs[1].stdout and len(runs[0].stdout.splitlines()) == len(one_per_family)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", SMALL_FAST_BIG_SLOW)
 def test_training_step_lowers_the_loss(name):
     model = build(name)
     # Dropout and stochastic depth off (both are Dropout layers), so the check measures learning, not noise.
@@ -69,7 +73,7 @@ def test_training_step_lowers_the_loss(name):
     assert losses[-1] < 0.8 * losses[0], losses
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", SMALL_FAST_BIG_SLOW)
 def test_save_and_load_round_trip(name, tmp_path):
     model = build(name)
     x = images(image_size_for(name))

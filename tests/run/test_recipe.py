@@ -14,6 +14,7 @@ def run_dir(out):
     return only
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setting", ["precision=bf16", "precision=fp16", "jit_compile=true"])
 def test_mixed_precision_and_xla_runs(setting, tmp_path):
     result = run_cli("run", "--model", "shiftvit_keras", "--dataset", "synthetic", "--epochs", "1",

@@ -130,6 +130,7 @@ def test_same_command_twice_suggests_the_same_configs(search, tmp_path):
     assert [t.state for t in first] == [t.state for t in second]
 
 
+@pytest.mark.slow
 def test_a_stored_search_of_another_model_is_a_usage_error(search, capsys):
     argv = ["tune", "--model", "shiftvit_keras", "--dataset", "synthetic", "--trials", "1", "--epochs", "2",
             "--out", str(search), "--study-name", "tune-vit_tiny-synthetic", "--tracking", "none"]
