@@ -69,9 +69,9 @@ def test_profile_and_model_options(capsys):
 def test_repeats_run_in_fresh_processes_and_report_the_median():
     from benchbench.bench import bench_repeated
 
-    one_block_per_stage = (("depths", (1, 1, 1, 1)),)  # what is tested is the repeating, not the model
-    record = bench_repeated(BenchConfig("shiftvit_keras", image_size=32, batch_size=8, steps=2,
-                                        model_args=one_block_per_stage), repeats=3)
+    one_block = (("depth", 1), ("patch_size", 8))  # what is tested is the repeating, not the model
+    record = bench_repeated(BenchConfig("vit_tiny", image_size=32, batch_size=8, steps=2, model_args=one_block),
+                            repeats=3)
     speeds = sorted(r["train_images_per_second"] for r in record["repeats"])
     assert len(speeds) == 3 and record["train_images_per_second"] == speeds[1]
 
@@ -90,8 +90,8 @@ def test_runner_overhead_measures_both_sides():
     from benchbench.bench import runner_overhead
     from benchbench.run.config import RunConfig
 
-    o = runner_overhead(RunConfig("shiftvit_t_light", "synthetic", epochs=2, batch_size=32,
-                                  model_args=(("embed_dim", 24), ("depths", (1, 1, 1, 1)))), repeats=1)
+    o = runner_overhead(RunConfig("vit_tiny", "synthetic", epochs=2, batch_size=32,
+                                  model_args=(("depth", 1), ("patch_size", 8))), repeats=1)
     assert o["bare_fit_seconds"] > 0 and o["runner_fit_seconds"] > 0 and 0 < o["bookkeeping_seconds"] < 5
     runner = o["runner_fit_seconds"] + o["bookkeeping_seconds"]
     assert o["overhead"] == pytest.approx(runner / o["bare_fit_seconds"] - 1)
