@@ -4,6 +4,7 @@ study/, tune/, report.py, bench.py); subcommands import Keras lazily so `--help`
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -53,21 +54,19 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
     from benchbench.data import catalogue, resolve_data_dir
 
-    rows = catalogue(resolve_data_dir(args.data_dir))
-    print(tabulate(rows, headers="keys", tablefmt=args.format, disable_numparse=True))
+    print(tabulate(catalogue(resolve_data_dir(args.data_dir)), headers="keys", tablefmt=args.format,
+                   disable_numparse=True))
     return 0
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
     from benchbench.data import get_dataset, resolve_data_dir
 
-    spec = get_dataset(args.name)
-    data_dir = resolve_data_dir(args.data_dir)
-    if not spec.download:
-        print(f"{spec.name} needs no download ({spec.source})")
-        return 0
-    spec.prepare(data_dir)
-    print(f"{spec.name} is ready in {data_dir or 'the TFDS default directory'}")
+    spec, data_dir = get_dataset(args.name), resolve_data_dir(args.data_dir)
+    if spec.download:
+        spec.prepare(data_dir)
+    print(f"{spec.name} is ready in {data_dir or 'the TFDS default directory'}" if spec.download
+          else f"{spec.name} needs no download ({spec.source})")
     return 0
 
 
@@ -109,8 +108,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from benchbench.report import write_report
 
-    path = write_report(args.results, args.out)
-    print(f"leaderboard: {path}")
+    print(f"leaderboard: {(path := write_report(args.results, args.out))}")
     print(f"figures:     {path.parent}/*.png; cells: {path.parent / 'runs.csv'}")
     return 0
 
@@ -276,21 +274,25 @@ def _add_tune(sub) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command; every failure ends in one line on stderr (exit 2: usage, 1: runtime, 130/143: signal)."""
     try:
+        console.start()
         argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
         args.argv = argv  # local worker processes re-run the same command
         console.import_backend_quietly()
         return args.func(args)
     except (UsageError, ValueError, FileExistsError) as error:  # ValueError: bad names, values, overrides
-        print(f"benchbench: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except RuntimeError as error:  # DataMissingError and other failures of the world, not of the command line
-        print(f"benchbench: error: {error}", file=sys.stderr)
-        return EXIT_RUNTIME
-    except KeyboardInterrupt:
-        print("benchbench: interrupted", file=sys.stderr)
-        return 130
+        return console.error(error, EXIT_USAGE)
+    except (RuntimeError, OSError) as error:  # the world's: missing data, a full disk, a lost database
+        return console.error(error, EXIT_RUNTIME)
+    except KeyboardInterrupt as interrupt:
+        return console.interrupted(interrupt)
+    except Exception as error:  # a bug of ours: still one line, and the way to the traceback
+        if os.environ.get("BENCHBENCH_DEBUG"):
+            raise
+        return console.error(f"internal error: {type(error).__name__}: {console.first_line(error)} "
+                             "(BENCHBENCH_DEBUG=1 shows the traceback; please report it)", EXIT_RUNTIME)
 
 
 if __name__ == "__main__":

@@ -33,3 +33,51 @@ def import_backend_quietly() -> None:
     import logging
 
     logging.getLogger("absl").setLevel(logging.ERROR)  # TFDS warns about folders it merely probed
+
+
+def start() -> None:
+    """Once per command: SIGTERM unwinds like Ctrl-C (see Terminated), and paths that are not valid UTF-8
+    (Linux allows any bytes) print escaped instead of failing the command that prints them."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    stop_on_sigterm()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler ending a job): unwinds exactly like Ctrl-C -- the running cell is marked
+    interrupted, what finished is written -- and the command exits 143 instead of 130."""
+
+
+def stop_on_sigterm() -> None:
+    import signal
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
+def error(error: BaseException | str, code: int) -> int:
+    """Prints `benchbench: error: ...` (one line, passwords masked) and returns the exit status."""
+    from benchbench.redact import redact
+
+    message = _os_error(error) if isinstance(error, OSError) and not isinstance(error, FileExistsError) else error
+    print(f"benchbench: error: {redact(first_line(message))}", file=sys.stderr)
+    return code
+
+
+def interrupted(interrupt: KeyboardInterrupt) -> int:
+    terminated = isinstance(interrupt, Terminated)
+    print(f"benchbench: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+    return 143 if terminated else 130
+
+
+def first_line(error: BaseException | str) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _os_error(error: OSError) -> str:
+    where = f": {error.filename}" if error.filename else ""
+    return f"{error.strerror or error}{where}"

@@ -22,6 +22,10 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # (read once: mkstemp/mkdtemp create private files, published ones get the usual mode)
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+SPACE_MARGIN = 1 << 20  # bytes a sized write leaves free: file system metadata, the directory entry
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -37,19 +41,43 @@ def _temp_path(path: Path, suffix: str = "") -> Path:
     return Path(name)
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None], *, suffix: str = "") -> Path:
+class DiskFullError(RuntimeError):
+    """No space left where benchbench writes: the message names the file and the space that is free."""
+
+
+def _disk_full(path: Path) -> DiskFullError:
+    free = shutil.disk_usage(path.parent).free if path.parent.exists() else 0
+    return DiskFullError(f"no space left on the device writing {path} ({free / 2**20:.1f} MiB free); free some "
+                         "space and run the command again (what finished is kept)")
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], *, suffix: str = "", size: int = 0) -> Path:
     """Calls `write(temp_path)` on a unique temporary file beside `path`, then makes it `path` durably.
 
-    `suffix` ends the temporary name for writers that insist on an extension (Keras: `.weights.h5`).
-    On any error the temporary file is removed and the target is left as it was."""
+    `suffix` ends the temporary name for writers that insist on an extension (Keras: `.weights.h5`); `size`,
+    the bytes the write needs at least, is checked against the free space first (h5py crashes the process on
+    a full disk instead of raising). On any error the temporary file is removed and the target is left as it
+    was; a full disk is a DiskFullError."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path, suffix)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if size and shutil.disk_usage(path.parent).free < size + SPACE_MARGIN:
+            raise _disk_full(path)
+        tmp = _temp_path(path, suffix)
+    except OSError as error:
+        if error.errno in _NO_SPACE:
+            raise _disk_full(path) from None
+        raise
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        if error.errno in _NO_SPACE:
+            raise _disk_full(path) from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -78,7 +106,7 @@ def save_arrays(path: str | Path, arrays: list) -> Path:
         with open(tmp, "wb") as f:
             np.savez(f, *arrays)
 
-    return atomic_write(path, write)
+    return atomic_write(path, write, size=sum(np.asarray(a).nbytes for a in arrays))
 
 
 def load_arrays(path: str | Path) -> list:
@@ -91,7 +119,13 @@ def load_arrays(path: str | Path) -> list:
 
 def save_weights(model, path: str | Path) -> Path:
     """Keras weights (`.weights.h5`)."""
-    return atomic_write(path, lambda tmp: model.save_weights(tmp), suffix=".weights.h5")
+    return atomic_write(path, lambda tmp: model.save_weights(tmp), suffix=".weights.h5", size=_nbytes(model))
+
+
+def _nbytes(model) -> int:
+    import numpy as np
+
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.weights)
 
 
 @contextlib.contextmanager
@@ -139,3 +173,24 @@ def _swap_in(tmp: Path, target: Path, attempts: int = 100) -> None:
     finally:
         for old in retired:
             shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def held(path: str | Path, what: str) -> Iterator[None]:
+    """An exclusive lock on the file `path` (created beside its target) while the body runs, or at once a
+    RuntimeError saying `what` is in use. The kernel releases it when its holder dies, so a killed run never
+    leaves a stale lock; the file is removed on the way out."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"{what} is in use by another process; wait for it to finish, or choose another "
+                               "--out") from None
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)

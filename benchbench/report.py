@@ -19,24 +19,32 @@ import pandas as pd
 from benchbench import io
 from benchbench.stats import ALPHA, paired_p_value, t_interval
 
+COSTS = ("params", "gflops", "train_images_per_second", "inference_latency_ms", "peak_memory_mb", "wall_seconds")
+MEASURED = ("top1_mean", "top1_ci95", "top5_mean", *COSTS)  # NaN for a model with no finished seed
+# What a report needs of runs.csv (study/results.py writes more).
+NEEDED = ("model", "family", "dataset", "seed", "status", "test_top1", "test_top5", "epochs", "image_size", *COSTS)
+
 
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per (dataset, model), ranked within each dataset by test top-1 mean."""
     rows = []
     for dataset, cells in runs.groupby("dataset", sort=False):
-        done = cells[cells["status"] == "done"]
+        # A cell counts only with a finite test accuracy: "done" with none (a hand-edited or foreign runs.csv)
+        # is listed as missing its result, never ranked.
+        usable = (cells["status"] == "done") & np.isfinite(pd.to_numeric(cells["test_top1"], errors="coerce"))
+        done = cells[usable]
         board = []
         for model, own in cells.groupby("model", sort=False):
-            finished = own[own["status"] == "done"].sort_values("seed")
-            missing = own[own["status"] != "done"]
+            finished = done[done["model"] == model].sort_values("seed")
+            missing = own[~usable[own.index]]
             row = {"dataset": dataset, "model": model, "family": own["family"].iloc[0], "n": len(finished),
-                   "seeds": len(own),
-                   "not_done": ", ".join(f"seed {s} {st}" for s, st in zip(missing["seed"], missing["status"]))}
+                   "seeds": len(own), **dict.fromkeys(MEASURED, float("nan")),
+                   "not_done": ", ".join(f"seed {s} {'no result' if st == 'done' else st}"
+                                         for s, st in zip(missing["seed"], missing["status"]))}
             if len(finished):
                 row["top1_mean"], row["top1_ci95"] = t_interval(finished["test_top1"])
                 row["top5_mean"] = float(finished["test_top5"].mean())
-                for column in ("params", "gflops", "train_images_per_second", "inference_latency_ms", "peak_memory_mb",
-                               "wall_seconds"):
+                for column in COSTS:
                     row[column] = float(finished[column].median())
             board.append(row)
         board = pd.DataFrame(board)
@@ -107,7 +115,7 @@ def load(path: str | Path) -> tuple[str, Path]:
     if path.suffix == ".toml":
         from benchbench.study.file import load_study
 
-        name = load_study(path).name
+        name = load_study(path, check_models=False).name
         directory = Path("results") / name
     else:
         directory, name = path, path.name
@@ -120,12 +128,16 @@ def load(path: str | Path) -> tuple[str, Path]:
 def write_report(results: str | Path, out: str | Path = "reports") -> Path:
     """Writes <out>/<study>/leaderboard.md, runs.csv and the figures; returns the leaderboard's path."""
     name, directory = load(results)
-    runs = pd.read_csv(directory / "runs.csv")
+    runs, absent = _read_runs(directory / "runs.csv")
     records = _records(directory)
     target = Path(out) / name
-    board = leaderboard(runs)
+    board = leaderboard(runs) if len(runs) else pd.DataFrame(columns=["dataset"])
     with io.atomic_dir(target) as tmp:  # readers, and other workers writing it too, never see half a report
         sections = [_header(name, directory, runs, records)]
+        if absent:
+            sections.append(f"runs.csv has no column {', '.join(absent)}: shown as –.")
+        if not len(runs):
+            sections.append("runs.csv lists no cells yet: run the study (it writes one row per cell).")
         for dataset, rows in board.groupby("dataset", sort=False):
             figures = _figures(dataset, runs[runs["dataset"] == dataset], rows, records, tmp)
             parts = [f"## {dataset}", _protocol(runs[runs["dataset"] == dataset]), markdown_table(rows),
@@ -135,6 +147,24 @@ def write_report(results: str | Path, out: str | Path = "reports") -> Path:
         (tmp / "runs.csv").write_bytes((directory / "runs.csv").read_bytes())
         board.to_csv(tmp / "leaderboard.csv", index=False)
     return target / "leaderboard.md"
+
+
+def _read_runs(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """runs.csv, and the report's columns it lacks (filled with NaN). Without a cell's identity and status
+    there is nothing to report: RuntimeError naming what is wrong."""
+    try:
+        runs = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise RuntimeError(f"{path} is empty; start the study again to rewrite it") from None
+    except (pd.errors.ParserError, UnicodeDecodeError):
+        raise RuntimeError(f"{path} is not a CSV table; start the study again to rewrite it") from None
+    lacking = [column for column in ("model", "dataset", "seed", "status", "test_top1") if column not in runs]
+    if lacking:
+        raise RuntimeError(f"{path} has no column {', '.join(lacking)}: not a benchbench results table; start the "
+                           "study again to rewrite it")
+    absent = [column for column in NEEDED if column not in runs]
+    return runs.assign(**dict.fromkeys(absent, float("nan"))).assign(family=lambda f: f["family"].fillna("?")), \
+        absent
 
 
 def _records(directory: Path) -> list[dict]:
@@ -199,9 +229,9 @@ def _figures(dataset: str, runs: pd.DataFrame, board: pd.DataFrame, records: lis
     suffix = f"_{dataset}"
     done = board[board["n"] > 0].reset_index(drop=True)
     figures = []
-    for cost, label, scale, stem in (("train_images_per_second", "training throughput (images/s)", 1,
-                                      "accuracy_vs_throughput"),
-                                     ("params", "parameters (millions)", 1e-6, "accuracy_vs_params")):
+    scatters = (("train_images_per_second", "training throughput (images/s)", 1, "accuracy_vs_throughput"),
+                ("params", "parameters (millions)", 1e-6, "accuracy_vs_params"))
+    for cost, label, scale, stem in () if done.empty else scatters:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         x = done[cost].to_numpy() * scale
         y = 100 * done["top1_mean"].to_numpy()

@@ -37,6 +37,9 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+CONNECT_TIMEOUT = 10  # seconds for a PostgreSQL connection (libpq's connect_timeout: connect and authenticate)
+
+
 def _check_url(url: str) -> None:
     from sqlalchemy.engine import make_url
 
@@ -60,11 +63,16 @@ def open_storage(url: str, *, heartbeat: float | None = None, max_retries: int |
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StorageError(f"storage {display_url(url)}: cannot create the folder {Path(path).parent}: "
+                                   f"{error.strerror or error}") from None
         # Several local workers share the file: wait for a lock instead of failing at once.
         engine_kwargs = {"connect_args": {"timeout": 120}}
     else:
-        engine_kwargs = {"pool_pre_ping": True}
+        # A server that accepts connections but never answers must not hang a worker: give up after a while.
+        engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
     last_error: Exception | None = None
     for attempt in range(5):
         try:
@@ -82,7 +90,7 @@ def open_storage(url: str, *, heartbeat: float | None = None, max_retries: int |
         except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as error:
             # Workers starting together on a fresh database race to create its tables; one retry settles it.
             last_error = error
-            if "could not connect" in str(error) or "Connection refused" in str(error):
+            if any(reason in str(error) for reason in ("could not connect", "Connection refused", "timeout expired")):
                 break
             time.sleep(0.5 + random.random() * attempt)
         except ModuleNotFoundError as error:

@@ -13,7 +13,7 @@ class NoTracker:
     def log_epoch(self, logs: dict) -> None:
         pass
 
-    def finish(self, summary: dict) -> None:
+    def finish(self, summary: dict, exit_code: int = 0) -> None:
         pass
 
 
@@ -37,20 +37,23 @@ class WandbTracker:
                  sync_hint: bool = True):
         import wandb
 
+        from benchbench.redact import redacted_argv
+
         mode = os.environ.get("WANDB_MODE") or ("online" if wandb_logged_in() else "offline")
-        self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "benchbench"), id=run_id, name=run_id,
-                              resume="allow", dir=str(run_dir), config=config, group=group, job_type=job_type,
-                              tags=tags, mode=mode, settings=wandb.Settings(silent=True))
+        with redacted_argv():  # W&B saves the command line, which may hold a database URL with its password
+            self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "benchbench"), id=run_id, name=run_id,
+                                  resume="allow", dir=str(run_dir), config=config, group=group, job_type=job_type,
+                                  tags=tags, mode=mode, settings=wandb.Settings(silent=True))
         self.mode = mode
         self.sync_hint = sync_hint
 
     def log_epoch(self, logs: dict) -> None:
         self.run.log(logs, step=logs["epoch"])
 
-    def finish(self, summary: dict) -> None:
+    def finish(self, summary: dict, exit_code: int = 0) -> None:
         self.run.summary.update(summary)
         run_dir = self.run.dir  # .../wandb/<offline-run-...>/files
-        self.run.finish()
+        self.run.finish(exit_code=exit_code)
         if self.mode == "offline" and self.sync_hint:
             print(f"W&B run saved offline; upload it with: wandb sync {Path(run_dir).parent}", file=sys.stderr)
 

@@ -3,6 +3,8 @@ markdown as GitHub renders it, and a report built from real (tiny) runs."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,12 +112,13 @@ def test_pareto_front():
 @pytest.mark.slow
 def test_report_from_real_runs(tmp_path, capsys):
     study = write_study(tmp_path, "reported", datasets=["synthetic", "digits"],
-                        models=["shiftvit_keras", "vit_tiny", "mobilevit_xxs"], seeds=[0, 1], epochs=2, batch_size=32,
+                        models=["shiftvit_keras", "vit_tiny", "vit_keras"], seeds=[0, 1], epochs=2, batch_size=32,
                         image_size=32, tracking="none",
                         overrides={"shiftvit_keras": {"model.depths": [1, 1, 1, 1]},
                                    "vit_tiny": {"model.depth": 1, "model.patch_size": 8},
-                                   # Its widths (64, 80, 96) do not split into 5 heads: every cell fails at build time.
-                                   "mobilevit_xxs": {"model.num_heads": 5}})
+                                   # Diverges in its first steps: every cell fails (nan_loss) and is reported so.
+                                   "vit_keras": {"model.depth": 1, "model.patch_size": 8, "model.resize_to": 32,
+                                                 "model.head_units": [16], "learning_rate": 1e30}})
     code = cli.main(["study", str(study), "--out", str(tmp_path / "results"),
                      "--report-dir", str(tmp_path / "reports")])
     assert code == 1  # the failing model's cells are reported as failed; the others finished and were reported
@@ -125,8 +128,8 @@ def test_report_from_real_runs(tmp_path, capsys):
     table, digits = html_tables(markdown)
     assert len(digits) == 4 and digits[1][0] == "1"
     models = [row[1] for row in table[1:]]
-    assert sorted(models) == ["`mobilevit_xxs`", "`shiftvit_keras`", "`vit_tiny`"]
-    failed = table[1 + models.index("`mobilevit_xxs`")]
+    assert sorted(models) == ["`shiftvit_keras`", "`vit_keras`", "`vit_tiny`"]
+    failed = table[1 + models.index("`vit_keras`")]
     assert failed[0] == "–" and failed[-1] == "seed 0 failed, seed 1 failed"
     assert sum(row[0] in ("1", "=1") for row in table[1:]) >= 1
     assert "**Environment**" in markdown and "git " in markdown
@@ -145,3 +148,57 @@ def test_report_from_real_runs(tmp_path, capsys):
 def test_report_of_a_study_never_run_is_a_runtime_error(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path / "results" / "nothing")]) == 1
     assert "run the study first" in capsys.readouterr().err
+
+
+def report_of(tmp_path, capsys, frame: pd.DataFrame | None = None, text: str | None = None):
+    """`benchbench report` on a results folder holding this runs.csv: (exit status, leaderboard text, stderr)."""
+    results = tmp_path / "results" / "bad"
+    results.mkdir(parents=True)
+    if frame is not None:
+        frame.to_csv(results / "runs.csv", index=False)
+    else:
+        (results / "runs.csv").write_text(text)
+    code = cli.main(["report", str(results), "--out", str(tmp_path / "reports")])
+    err = capsys.readouterr().err
+    board = tmp_path / "reports" / "bad" / "leaderboard.md"
+    assert not list((tmp_path / "reports").glob(".tmp*"))  # nothing half-written, whatever happened
+    return code, board.read_text() if board.exists() else None, err
+
+
+def test_a_model_without_a_finite_result_is_never_ranked(tmp_path, capsys):
+    frame = runs([("d", "vit_a", 0, "done", np.nan), ("d", "vit_a", 1, "done", np.nan),
+                  ("d", "vit_b", 0, "done", 0.5), ("d", "vit_b", 1, "done", 0.6)])
+    frame.loc[:1, "status"] = "done"  # done, yet without an accuracy: a damaged or hand-edited results table
+    code, markdown, _ = report_of(tmp_path, capsys, frame)
+    assert code == 0
+    rows = html_tables(markdown)[0][1:]
+    assert rows[0][:2] == ["1", "`vit_b`"] and rows[1][:2] == ["–", "`vit_a`"]
+    assert rows[1][-1] == "seed 0 no result, seed 1 no result"
+
+
+def test_a_study_where_nothing_finished_still_reports_what_is_there(tmp_path, capsys):
+    code, markdown, _ = report_of(tmp_path, capsys, runs([("d", "vit_a", 0, "failed", None),
+                                                          ("d", "vit_b", 0, "queued", None)]))
+    assert code == 0
+    rows = html_tables(markdown)[0][1:]
+    assert [row[0] for row in rows] == ["–", "–"] and all(row[5] == "–" for row in rows)  # no rank, no leader
+    assert {row[-1] for row in rows} == {"seed 0 failed", "seed 0 queued"}
+
+
+def test_a_results_table_without_cells_or_columns(tmp_path, capsys):
+    header = ",".join(runs([("d", "vit_a", 0, "done", 0.5)]).columns)
+    code, markdown, _ = report_of(tmp_path / "header", capsys, text=header + "\n")
+    assert code == 0 and "runs.csv lists no cells yet" in markdown
+    code, markdown, _ = report_of(tmp_path / "no-gflops", capsys, runs([("d", "vit_a", 0, "done", 0.5)]).drop(
+        columns="gflops"))
+    assert code == 0 and "runs.csv has no column gflops: shown as –." in markdown
+    for name, text, message in (("empty", "", "is empty"),
+                                ("no-status", header.replace("status", "state") + "\n", "has no column status")):
+        code, markdown, err = report_of(tmp_path / name, capsys, text=text)
+        assert code == 1 and message in err and err.count("\n") == 1 and markdown is None
+
+
+def test_paths_that_are_not_utf8_print_escaped(tmp_path, capsys):
+    folder = tmp_path / os.fsdecode(b"caf\xe9")  # a Latin-1 name: valid on Linux, not UTF-8
+    code, markdown, err = report_of(folder, capsys, runs([("d", "vit_a", 0, "done", 0.5)]))
+    assert code == 0 and markdown and err == ""

@@ -64,3 +64,48 @@ def test_api_key_is_never_printed_or_written(tmp_path):
     for path in (tmp_path / "runs").rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def every_file_holding(folder, secret: str) -> list:
+    return [p for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+@pytest.mark.slow
+def test_database_password_is_never_printed_or_written(tmp_path, postgres_url):
+    """W&B saves the command line of every run (`wandb sync` uploads it): the storage URL's password, given
+    with --storage or through BENCHBENCH_STORAGE, must reach no file and no output."""
+    from sqlalchemy.engine import make_url
+
+    from support.studies import write_study
+
+    password = make_url(postgres_url).password
+    assert password and len(password) >= 8
+    env = scrubbed_env(home=tmp_path, WANDB_MODE="offline")
+    tiny = ["--epochs", "1", "--batch-size", "32", "--image-size", "32"]
+    study = write_study(tmp_path, "secret", datasets=["synthetic"], models=["vit_tiny"], seeds=[0], epochs=1,
+                        batch_size=32, image_size=32, overrides={"vit_tiny": {"model.depth": 1, "model.patch_size": 8}})
+    commands = [  # the two ways in, across the two commands (both save the same command line through W&B)
+        (["study", study, "--out", tmp_path / "a", "--report-dir", tmp_path / "reports", "--storage", postgres_url],
+         env),
+        (["tune", "--model", "vit_tiny", "--dataset", "synthetic", "--trials", "1", *tiny, "--set", "model.depth=1",
+          "--set", "model.patch_size=8", "--out", tmp_path / "b"], {**env, "BENCHBENCH_STORAGE": postgres_url}),
+    ]
+    for args, command_env in commands:
+        result = run_cli(*args, env=command_env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert password not in result.stdout + result.stderr
+    assert list((tmp_path / "a").rglob("offline-run-*")) and list((tmp_path / "b").rglob("offline-run-*"))
+    assert every_file_holding(tmp_path, password) == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("postgresql://bench:pw@db:5432/x", "postgresql://bench:***@db:5432/x"),
+    ("--storage=postgresql+psycopg2://u:p@ss:w@rd@db/x", "--storage=postgresql+psycopg2://u:***@db/x"),
+    ("error at postgresql://u:pw@h/x, retrying", "error at postgresql://u:***@h/x, retrying"),
+    ("sqlite:///results/demo/optuna.db", "sqlite:///results/demo/optuna.db"),
+    ("http://host:8080/path@x", "http://host:8080/path@x"),  # a port, not a password
+])
+def test_redact_masks_url_passwords_only(text, expected):
+    from benchbench.redact import redact
+
+    assert redact(text) == expected

@@ -5,6 +5,7 @@ from benchbench.models._factory import (
                                         MODELS,
                                         ModelEntry,
                                         catalogue,
+                                        check_builds,
                                         count_params,
                                         create_model,
                                         list_models,
@@ -13,5 +14,5 @@ from benchbench.models._factory import (
                                         register_model,
 )
 
-__all__ = ["MODELS", "ModelEntry", "catalogue", "count_params", "create_model", "list_models", "load_model",
-           "model_info", "register_model"]
+__all__ = ["MODELS", "ModelEntry", "catalogue", "check_builds", "count_params", "create_model", "list_models",
+           "load_model", "model_info", "register_model"]

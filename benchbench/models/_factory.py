@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +56,20 @@ def create_model(name: str, *, num_classes: int, image_size: int, **overrides: A
           f"num_classes must be an integer >= 2, got {num_classes!r}")
     check(isinstance(image_size, int) and image_size >= 8, f"image_size must be an integer >= 8, got {image_size!r}")
     return entry.factory(num_classes=num_classes, image_size=image_size, **overrides)
+
+
+@functools.cache
+def check_builds(name: str, num_classes: int, image_size: int, model_args: tuple[tuple[str, Any], ...] = ()) -> None:
+    """Builds the model once and throws it away: options the factory rejects, or an image size the model cannot
+    take, are a ValueError naming them before a study queues a cell (or a search starts a trial)."""
+    try:
+        create_model(name, num_classes=num_classes, image_size=image_size, **dict(model_args))
+    except ValueError:
+        raise
+    except Exception as error:  # a combination no check foresaw: still the user's options, said in one line
+        options = ", ".join(f"{k}={v!r}" for k, v in model_args) or "the defaults"
+        raise ValueError(f"{name} does not build at {image_size} px with {options}: "
+                         f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from None
 
 
 def load_model(path) -> keras.Model:

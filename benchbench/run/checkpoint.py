@@ -13,6 +13,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from benchbench import io
 
 # Where a run's wall time goes: data loading and model building; the fit calls; per-epoch checkpoints, state
@@ -33,13 +35,28 @@ def _numpy(variable):
     return keras.ops.convert_to_numpy(variable)
 
 
+class DamagedRun(Exception):
+    """A run directory whose state cannot be trusted; the message names the file and what is wrong."""
+
+
+def committed_epoch(run_dir: Path) -> int | None:
+    """The epochs a run directory has committed, for messages; None if none (or its state is unreadable)."""
+    try:
+        epoch = json.loads((run_dir / "state.json").read_text())["epoch"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return epoch if isinstance(epoch, int) else None
+
+
 class Checkpointer:
     """Keeps a run directory's state and checkpoints in step with training (see the module docstring)."""
 
-    def __init__(self, run_dir: Path, model, optimizer, *, started: float):
+    def __init__(self, run_dir: Path, model, optimizer, *, started: float, config_hash: str, epochs: int):
         self.run_dir, self.model, self.optimizer = run_dir, model, optimizer
+        self.config_hash, self.epochs = config_hash, epochs
         self.state_path, self.best_path = run_dir / "state.json", run_dir / "best.npz"
-        self.state = {"epoch": 0, "history": [], "best_val_top1": -1.0, "best_epoch": None, "checkpoint": None,
+        self.state = {"config_hash": config_hash, "epoch": 0, "history": [], "best_val_top1": -1.0,
+                      "best_epoch": None, "checkpoint": None,
                       "wall_seconds": 0.0, "timing": dict.fromkeys(TIMING, 0.0)}
         self.best: list | None = None  # the best epoch's weights (incl. BN statistics) as of now
         self.best_unsaved = False
@@ -52,21 +69,65 @@ class Checkpointer:
     def timing(self) -> dict:
         return self.state.setdefault("timing", dict.fromkeys(TIMING, 0.0))
 
-    def restore(self) -> None:
-        """Loads the last committed epoch, if any, into the model and optimizer (call in the strategy scope)."""
+    def restore(self) -> str | None:
+        """Loads the last committed epoch, if any, into the model and optimizer (call in the strategy scope).
+
+        Returns None when there was nothing to restore or it was restored; else what is damaged (a corrupt,
+        truncated, missing or edited file). Everything is checked before anything is assigned, so after a
+        damaged restore the model and optimizer are still the fresh ones: the caller starts the run again."""
         if not self.state_path.exists():
-            return
-        self.state = json.loads(self.state_path.read_text())
-        self.elapsed_before = self.state["wall_seconds"]
-        self.optimizer.build(self.model.trainable_variables)
-        arrays = io.load_arrays(self.run_dir / self.state["checkpoint"])  # weights, optimizer moments and step
-        self.model.set_weights(arrays[:len(self.model.weights)])
-        for variable, value in zip(self.optimizer.variables, arrays[len(self.model.weights):], strict=True):
+            return None
+        try:
+            state = self._read_state()
+            self.optimizer.build(self.model.trainable_variables)
+            targets = list(self.model.weights) + list(self.optimizer.variables)
+            arrays = self._read_arrays(self.run_dir / state["checkpoint"], targets)  # weights, moments, step
+            best = self._read_arrays(self.best_path, self.model.weights) if state["best_epoch"] else None
+            rng = rng_variables(self.model)
+            if [np.shape(value) for value in state.get("rng", [])] != [tuple(v.shape) for v in rng]:
+                raise DamagedRun(f"{self.state_path.name}: its RNG states do not fit the model's {len(rng)}")
+        except DamagedRun as damage:
+            return str(damage)
+        for variable, value in zip(targets, arrays, strict=True):
             variable.assign(value)
-        for variable, value in zip(rng_variables(self.model), self.state["rng"], strict=True):
+        for variable, value in zip(rng, state["rng"], strict=True):
             variable.assign(value)
-        if self.best_path.exists():
-            self.best = io.load_arrays(self.best_path)
+        self.state, self.best = state, best
+        self.elapsed_before = state["wall_seconds"]
+        return None
+
+    def _read_state(self) -> dict:
+        """state.json, checked against the run it claims to be: same config, epochs within the run's, a history
+        per epoch, the checkpoint of that epoch."""
+        name = self.state_path.name
+        try:
+            state = json.loads(self.state_path.read_text())
+            epoch, history, _ = state["epoch"], state["history"], state["best_epoch"]
+            float(state["wall_seconds"]), float(state["best_val_top1"])
+            if not (isinstance(history, list) and isinstance(state.get("rng", []), list)):
+                raise TypeError("history and rng must be lists")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise DamagedRun(f"{name} is unreadable ({type(error).__name__}: {str(error)[:80]})") from None
+        if state.get("config_hash") != self.config_hash:
+            raise DamagedRun(f"{name} belongs to another configuration (hash {state.get('config_hash')!r})")
+        if not (isinstance(epoch, int) and 1 <= epoch <= self.epochs and len(history) == epoch):
+            raise DamagedRun(f"{name} says epoch {epoch!r} with {len(history)} epochs of history, for a run of "
+                             f"{self.epochs} epochs")
+        if state["checkpoint"] != f"epoch{epoch:04d}.npz":
+            raise DamagedRun(f"{name} names checkpoint {state['checkpoint']!r} for epoch {epoch}")
+        return state
+
+    def _read_arrays(self, path: Path, targets: list) -> list:
+        try:
+            arrays = io.load_arrays(path)
+        except FileNotFoundError:
+            raise DamagedRun(f"{path.name} is missing") from None
+        except Exception as error:  # truncated or corrupt zip, objects that would need unpickling, ...
+            raise DamagedRun(f"{path.name} is unreadable ({type(error).__name__})") from None
+        shapes = [tuple(a.shape) for a in arrays]
+        if shapes != [tuple(v.shape) for v in targets]:
+            raise DamagedRun(f"{path.name} holds {len(arrays)} arrays that do not fit the model's {len(targets)}")
+        return arrays
 
     def wall_seconds(self) -> float:
         """Wall time of the run over all its invocations, up to now."""

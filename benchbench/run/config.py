@@ -7,9 +7,10 @@ import ast
 import dataclasses
 import hashlib
 import json
+import math
 from typing import Any
 
-from benchbench.registry import check
+from benchbench.registry import check, short
 
 PRECISIONS = ("fp32", "bf16", "fp16")  # fp32, or mixed precision computing in bfloat16 / float16
 
@@ -62,11 +63,13 @@ def parse_value(raw: str, kind: Any) -> Any:
             return True
         if raw.lower() in ("false", "0", "no"):
             return False
-        raise ValueError(f"expected true or false, got {raw!r}")
-    if kind.startswith("int"):
-        return int(raw)
-    if kind.startswith("float"):
-        return float(raw)
+        raise ValueError(f"expected true or false, got {short(raw)}")
+    for name, parse, what in (("int", int, "an integer"), ("float", float, "a number")):
+        if kind.startswith(name):
+            try:
+                return parse(raw)
+            except ValueError:
+                raise ValueError(f"expected {what}, got {short(raw)}") from None
     return raw
 
 
@@ -85,9 +88,9 @@ def with_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
             model_args[key[len("model."):]] = tuple(value) if isinstance(value, list) else value
             continue
         if key not in SETTABLE:
-            raise ValueError(f"unknown key {key!r}; valid keys: {', '.join(sorted(SETTABLE))}, or model.<option>")
-        if not _type_matches(value, str(SETTABLE[key])):
-            raise ValueError(f"{key} must be of type {SETTABLE[key]}, got {value!r}")
+            raise ValueError(f"unknown key {short(key)}; valid keys: {', '.join(sorted(SETTABLE))}, or model.<option>")
+        if not _type_matches(value, str(SETTABLE[key])) or (isinstance(value, int) and abs(value) > 2**63):
+            raise ValueError(f"{key} must be of type {SETTABLE[key]}, got {short(value)}")
         changes[key] = float(value) if str(SETTABLE[key]).startswith("float") and value is not None else value
     return dataclasses.replace(config, **changes, model_args=tuple(sorted(model_args.items())))
 
@@ -110,11 +113,11 @@ def apply_sets(config: RunConfig, assignments: list[str]) -> RunConfig:
     for item in assignments:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            raise ValueError(f"--set expects KEY=VALUE, got {short(item)}")
         if key.startswith("model."):
             overrides[key] = parse_literal(raw)
         elif key not in SETTABLE:
-            raise ValueError(f"--set: unknown key {key!r}; valid keys: {', '.join(sorted(SETTABLE))}, "
+            raise ValueError(f"--set: unknown key {short(key)}; valid keys: {', '.join(sorted(SETTABLE))}, "
                              "or model.<option>")
         else:
             try:
@@ -140,15 +143,34 @@ def validate(config: RunConfig) -> None:
 
     model_info(config.model)
     spec = get_dataset(config.dataset)
+    check(0 <= config.seed < 2**32, f"seed must be in [0, 2**32), got {config.seed}")
     check(config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}")
     check(config.batch_size >= 1, f"batch_size must be >= 1, got {config.batch_size}")
-    check(config.learning_rate > 0, f"learning_rate must be > 0, got {config.learning_rate}")
-    check(0 <= config.warmup_fraction < 1, f"warmup_fraction must be in [0, 1), got {config.warmup_fraction}")
-    check(0 <= config.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {config.label_smoothing}")
-    check(config.precision in PRECISIONS, f"precision must be fp32, bf16 or fp16, got {config.precision!r}")
+    check(config.image_size is None or config.image_size >= 8, f"image_size must be >= 8, got {config.image_size}")
+    check(math.isfinite(config.learning_rate) and config.learning_rate > 0,
+          f"learning_rate must be a finite number > 0, got {config.learning_rate}")
+    check(math.isfinite(config.weight_decay) and config.weight_decay >= 0,
+          f"weight_decay must be a finite number >= 0, got {config.weight_decay}")
+    for name in ("beta_1", "beta_2", "warmup_fraction", "label_smoothing"):
+        value = getattr(config, name)
+        check(0 <= value < 1, f"{name} must be in [0, 1), got {value}")
+    check(0 <= config.min_lr_ratio <= 1, f"min_lr_ratio must be in [0, 1], got {config.min_lr_ratio}")
+    check(config.precision in PRECISIONS, f"precision must be fp32, bf16 or fp16, got {short(config.precision)}")
     check(config.augment is None or config.augment in AUGMENTATIONS,
-          f"augment must be one of {', '.join(AUGMENTATIONS)}, got {config.augment!r}")
+          f"augment must be one of {', '.join(AUGMENTATIONS)}, got {short(config.augment)}")
     if config.val_size is not None:
         spec.check_val_size(config.val_size)
-    check(spec.split_sizes(config.val_size)["train"] >= config.batch_size,
-          f"batch_size {config.batch_size} exceeds the {spec.name} training split")
+    train = spec.split_sizes(config.val_size)["train"]
+    check(train >= config.batch_size, f"batch_size {config.batch_size} exceeds the {spec.name} training split")
+    # The optimizer counts steps in int32 (and the schedule in float32): far beyond any real run.
+    check(config.epochs * (train // config.batch_size) < 2**31,
+          f"epochs {config.epochs} x {train // config.batch_size} steps is beyond the 2**31 steps a run may take")
+
+
+def check_model(config: RunConfig) -> None:
+    """The run's model builds with its options at its image size (builds it once per distinct model config)."""
+    from benchbench.data import get_dataset
+    from benchbench.models import check_builds
+
+    spec = get_dataset(config.dataset)
+    check_builds(config.model, spec.num_classes, config.image_size or spec.default_image_size, config.model_args)

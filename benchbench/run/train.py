@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +20,10 @@ from benchbench import io
 from benchbench.run.checkpoint import Checkpointer
 from benchbench.run.config import RunConfig, validate
 from benchbench.run.recipe import build_training, distribution_strategy, precision_policy
+
+
+class RunFailed(RuntimeError):
+    """A run that cannot finish as configured (its loss diverged); the message starts with the reason's key."""
 
 
 @dataclasses.dataclass
@@ -74,37 +81,89 @@ class _Prepared:
 
 def _execute(config: RunConfig, opts: Options) -> dict:
     from benchbench.data import get_dataset, resolve_data_dir
-    from benchbench.measure import StepTimer, reset_peak_memory
+    from benchbench.measure import reset_peak_memory
 
     # 1. Prepare (the config is valid): data, model. Nothing is written before the model builds.
     data_dir = resolve_data_dir(opts.data_dir)
     get_dataset(config.dataset).require_present(data_dir)  # before any model is built: training never downloads
     run_dir = Path(opts.out_dir) / config.run_name()
+    exists = f"{run_dir} exists: pass --resume to continue it, or choose another --out"
     if run_dir.exists() and not opts.resume:
-        raise FileExistsError(f"{run_dir} exists: pass --resume to continue it, or choose another --out")
-    if (run_dir / "run.json").exists():
-        return json.loads((run_dir / "run.json").read_text())
+        raise FileExistsError(exists)
+    record, damage = _finished_record(run_dir, config)
+    if record is not None:
+        return record
     started = time.time()
     reset_peak_memory()
     run = _prepare(config, opts, run_dir, data_dir)
+    # One process per run directory: a second `run` of the same config fails at once instead of writing into
+    # the same files (the kernel drops the lock of a killed holder).
+    with io.held(run_dir.parent / f".{run_dir.name}.lock", f"run directory {run_dir}"):
+        if run_dir.exists() and not opts.resume:  # made by another process while this one prepared
+            raise FileExistsError(exists)
+        if damage and (run_dir / "run.json").exists():
+            _set_aside(run_dir, damage)
+        return _train(config, opts, run, started)
+
+
+def _train(config: RunConfig, opts: Options, run: _Prepared, started: float) -> dict:
+    from benchbench.measure import StepTimer
+
+    run_dir = run.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    # 2. Restore the last committed epoch, if this run was interrupted.
-    checkpoint = Checkpointer(run_dir, run.model, run.optimizer, started=started)
+    # 2. Restore the last committed epoch, if this run was interrupted; a damaged one starts again.
+    checkpoint = Checkpointer(run_dir, run.model, run.optimizer, started=started, config_hash=config.hash(),
+                              epochs=config.epochs)
     with run.strategy.scope():
-        checkpoint.restore()
+        damage = checkpoint.restore()
+    if damage:
+        _set_aside(run_dir, damage)
+        checkpoint = Checkpointer(run_dir, run.model, run.optimizer, started=started, config_hash=config.hash(),
+                                  epochs=config.epochs)
     tracker = _tracker(config, opts, run)
 
     # 3. Fit: one call over all remaining epochs. Epoch e's batches depend only on (seed, e) (see
     # data/pipeline.py), and a fit call per epoch would cost ~0.1 s of set-up each, 10 % of a digits epoch.
     timer = StepTimer()
-    _fit(config, opts, run, checkpoint, tracker, timer, started)
+    try:
+        _fit(config, opts, run, checkpoint, tracker, timer, started)
+    except RunFailed:
+        tracker.finish({"failed": True}, exit_code=1)
+        raise
 
     # 4. Finalise: best weights, test evaluation, costs, the record; then drop the checkpoints.
     record = _finalise(config, opts, run, checkpoint, timer)
     tracker.finish(_summary(record))
     checkpoint.clean_up()
     return record
+
+
+def _finished_record(run_dir: Path, config: RunConfig) -> tuple[dict | None, str | None]:
+    """(the record of a run that finished already, None) or (None, what is wrong with its run.json: one that
+    does not parse or belongs to another configuration is set aside, and the run starts again)."""
+    path = run_dir / "run.json"
+    if not path.exists():
+        return None, None
+    try:
+        record = json.loads(path.read_text())
+        if record["config_hash"] == config.hash():
+            return record, None
+        return None, f"run.json belongs to another configuration (hash {record['config_hash']!r})"
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return None, f"run.json is unreadable ({type(error).__name__})"
+
+
+def _set_aside(run_dir: Path, damage: str) -> None:
+    """Moves a damaged run directory's files into a `damaged-<time>` folder inside it (kept for a look, never
+    read again) and says so on stderr; the run then starts from epoch 0."""
+    aside = run_dir / f"damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    aside.mkdir()
+    for item in run_dir.iterdir():
+        if item != aside and not item.name.startswith("damaged-") and item.name != "wandb":
+            item.rename(aside / item.name)
+    print(f"benchbench: warning: {run_dir}: {damage}; starting this run again from epoch 0 (the damaged files "
+          f"are in {aside.name}/)", file=sys.stderr, flush=True)
 
 
 def _prepare(config: RunConfig, opts: Options, run_dir: Path, data_dir: str | None) -> _Prepared:
@@ -152,6 +211,15 @@ def _fit(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Checkpoin
 
     timing = checkpoint.timing
 
+    epoch_now = [0]
+
+    def check_loss(step: int, logs: dict) -> None:
+        # Every step, so a diverging run stops at once: no epoch of NaNs, no validation pass, no checkpoint of
+        # NaN weights (the last good epoch stays the committed one).
+        if not math.isfinite(float(logs["loss"])):
+            raise RunFailed(f"nan_loss: the training loss became NaN or infinite at step {step + 1} of epoch "
+                            f"{epoch_now[0]}; the run stopped there (lower the learning rate, or train in fp32)")
+
     def end_of_epoch(epoch: int, fit_logs: dict) -> None:
         start = time.time()
         logs = {key: float(value) for key, value in fit_logs.items()}
@@ -174,7 +242,10 @@ def _fit(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Checkpoin
         # records it; Keras stops after the epoch in which one sets model.stop_training.
         run.model.fit(train, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=run.steps_per_epoch,
                       validation_data=run.evaluation["val"], shuffle=False, verbose=opts.verbose,
-                      callbacks=[timer, *opts.callbacks, keras.callbacks.LambdaCallback(on_epoch_end=end_of_epoch)])
+                      callbacks=[timer, keras.callbacks.LambdaCallback(
+                          on_epoch_begin=lambda epoch, logs=None: epoch_now.__setitem__(0, epoch + 1),
+                          on_train_batch_end=check_loss), *opts.callbacks,
+                          keras.callbacks.LambdaCallback(on_epoch_end=end_of_epoch)])
     timing["fit"] += time.time() - fit_start - (timing["bookkeeping"] - bookkeeping_before)
 
 

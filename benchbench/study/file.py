@@ -22,12 +22,15 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from benchbench.run.config import RunConfig, validate, with_overrides
+from benchbench.registry import short
+from benchbench.run.config import RunConfig, check_model, validate, with_overrides
 
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # study names become folder names and W&B groups
 SHORTCUTS = ("epochs", "batch_size", "image_size")
 TOP_LEVEL = {"name": str, "description": str, "datasets": list, "models": list, "seeds": list, "recipe": dict,
              "overrides": dict, "tracking": dict, "tune": dict, **{key: int for key in SHORTCUTS}}
@@ -60,12 +63,21 @@ class Study:
     tune: TuneSpec | None = None
 
 
-def load_study(path: str | Path) -> Study:
+def load_study(path: str | Path, *, check_models: bool = True) -> Study:
+    """Reads and checks a study file. With `check_models` every distinct model configuration is built once, so
+    options the model rejects are a usage error here, before anything is queued (local workers skip this: the
+    command that started them checked)."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StudyError(f"{path}: no such study file") from None
+    except IsADirectoryError:
+        raise StudyError(f"{path}: is a directory, not a study file") from None
+    except UnicodeDecodeError:
+        raise StudyError(f"{path}: not a text file (not UTF-8)") from None
+    except OSError as error:  # unreadable, a name too long, ...
+        raise StudyError(f"{path}: cannot read it: {error.strerror or error}") from None
     except tomllib.TOMLDecodeError as error:
         raise StudyError(f"{path}: not valid TOML: {error}") from None
 
@@ -76,12 +88,14 @@ def load_study(path: str | Path) -> Study:
         if key not in TOP_LEVEL:
             fail(key, f"unknown key; valid keys: {', '.join(sorted(TOP_LEVEL))}")
         if not isinstance(value, TOP_LEVEL[key]) or isinstance(value, bool):
-            fail(key, f"must be of type {TOP_LEVEL[key].__name__}, got {value!r}")
+            fail(key, f"must be of type {TOP_LEVEL[key].__name__}, got {short(value)}")
     for key in ("name", "datasets", "models", "seeds"):
         if not data.get(key):
             fail(key, "is required and must not be empty")
-    if not all(isinstance(s, int) and not isinstance(s, bool) for s in data["seeds"]):
-        fail("seeds", "must be a list of integers")
+    if not NAME.fullmatch(data["name"]) or ".." in data["name"]:
+        fail("name", f"must be letters, digits, '.', '_' or '-' (it names folders and runs), got {short(data['name'])}")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in data["seeds"]):
+        fail("seeds", "must be a list of integers in [0, 2**32)")
     if len(set(data["seeds"])) != len(data["seeds"]):
         fail("seeds", "has duplicates")
     tracking = data.get("tracking", {})
@@ -90,7 +104,7 @@ def load_study(path: str | Path) -> Study:
             fail(f"tracking.{key}", f"unknown key; valid keys: {', '.join(TRACKING)}")
     backend = tracking.get("backend", "wandb")
     if backend not in ("wandb", "none"):
-        fail("tracking.backend", f"must be 'wandb' or 'none', got {backend!r}")
+        fail("tracking.backend", f"must be 'wandb' or 'none', got {short(backend)}")
 
     from benchbench.data import DATASETS
     from benchbench.models import MODELS
@@ -111,6 +125,12 @@ def load_study(path: str | Path) -> Study:
         for model in data["models"]:
             for seed in data["seeds"]:
                 cells.append(_cell(fail, model, dataset, seed, shared, overrides.get(model, {})))
+    if check_models:
+        for config in cells:
+            try:
+                check_model(config)
+            except ValueError as error:
+                fail(f"overrides.{config.model}" if config.model in overrides else "models", str(error))
     return Study(name=data["name"], path=path, cells=tuple(cells), tracking=backend,
                  description=data.get("description", ""), tune=tune)
 
@@ -125,13 +145,13 @@ def _tune_spec(fail, table: dict | None, models: list) -> TuneSpec | None:
         if key not in TUNE:
             fail(f"tune.{key}", f"unknown key; valid keys: {', '.join(TUNE)}")
         if not isinstance(value, TUNE[key]) or isinstance(value, bool):
-            fail(f"tune.{key}", f"must be of type {TUNE[key].__name__}, got {value!r}")
+            fail(f"tune.{key}", f"must be of type {TUNE[key].__name__}, got {short(value)}")
     if "trials" not in table or table["trials"] < 1:
         fail("tune.trials", "is required and must be >= 1")
     if table.get("epochs", 1) < 1:
         fail("tune.epochs", "must be >= 1")
     if table.get("pruner", "median") not in PRUNERS:
-        fail("tune.pruner", f"must be one of {', '.join(PRUNERS)}, got {table['pruner']!r}")
+        fail("tune.pruner", f"must be one of {', '.join(PRUNERS)}, got {short(table['pruner'])}")
     space = table.get("space", {})
     for model, dimensions in space.items():
         if model not in models:

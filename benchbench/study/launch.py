@@ -39,7 +39,10 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
     """Runs the study to the end (or joins it as a worker). Raises RuntimeError when cells did not finish."""
     from benchbench.data import get_dataset, resolve_data_dir
 
-    study = load_study(opts.file)
+    study = load_study(opts.file, check_models=not opts.worker)
+    for flag, folder in (("--out", opts.out), ("--report-dir", opts.report_dir)):
+        if folder != "none" and Path(folder).exists() and not Path(folder).is_dir():
+            raise ValueError(f"{flag} {folder} is a file; name a folder")
     data_dir = resolve_data_dir(opts.data_dir)
     for dataset in sorted({cell.dataset for cell in study.cells}):
         get_dataset(dataset).require_present(data_dir)  # before anything is queued or written
@@ -56,16 +59,23 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
     if study.tune and opts.workers > 1:
         run_workers(list(opts.argv), opts.workers, url)  # the workers share the searches, then the tuned cells
     queue = _queue(_tuned(study, opts, url, out, data_dir), opts, url)
-    added = queue.start()
+    if len(study.cells) >= 200:  # a few storage transactions per cell: say what the wait is for
+        echo(f"study {study.name}: {len(study.cells)} cells; queueing them in {display_url(url)}")
+    added = queue.start(progress=echo)
     cells = queue.cells()
     echo(f"study {study.name}: {len(cells)} cells, {counts(cells)}; {added} newly queued; "
          f"storage {display_url(url)}")
     print_cells(cells, ("queued", "running", "new", "failed"), echo)
-    if any(cell.status in ("queued", "running") for cell in cells):
-        if opts.workers == 1:
-            work(queue, **run_options)
-        else:
-            run_workers(list(opts.argv), opts.workers, url)
+    try:
+        if any(cell.status in ("queued", "running") for cell in cells):
+            if opts.workers == 1:
+                work(queue, **run_options)
+            else:
+                run_workers(list(opts.argv), opts.workers, url)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the interrupted cells re-queue on the next start
+        echo(f"study {study.name}: interrupted; writing what finished (start the study again to go on)")
+        _finish(queue, opts, url, out, echo, interrupted=True)
+        raise
     _finish(queue, opts, url, out, echo)
 
 
@@ -82,8 +92,10 @@ def _tuned(study: Study, opts: StudyOptions, url: str, out: Path, data_dir: str 
     return tune_study(study, url, out=out, data_dir=data_dir, heartbeat_seconds=opts.heartbeat)
 
 
-def _finish(queue: Queue, opts: StudyOptions, url: str, out: Path, echo: Callable[[str], None]) -> None:
-    """Writes the results (and the report), prints where everything is, and fails if cells did not finish."""
+def _finish(queue: Queue, opts: StudyOptions, url: str, out: Path, echo: Callable[[str], None],
+            interrupted: bool = False) -> None:
+    """Writes the results (and the report), prints where everything is, and fails if cells did not finish
+    (unless `interrupted`: then the interruption is what the command reports)."""
     study, cells = queue.study, queue.cells()
     path = write_results(study, cells, out)
     echo(f"study {study.name}: {counts(cells)}")
@@ -99,7 +111,7 @@ def _finish(queue: Queue, opts: StudyOptions, url: str, out: Path, echo: Callabl
 
         echo(f"report:  {write_report(out, opts.report_dir)}")
     failed = [cell for cell in cells if cell.status != "done"]
-    if failed:
+    if failed and not interrupted:
         raise RuntimeError(f"{len(failed)} of {len(cells)} cells did not finish ({failed[0].label}: "
                            f"{failed[0].error or failed[0].status}); start the study again to retry them")
 

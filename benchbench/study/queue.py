@@ -14,12 +14,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import time
+from collections.abc import Callable
 
 from benchbench.run.config import RunConfig
 from benchbench.storage import exclusive, open_storage, storage_errors
 from benchbench.study.file import Study
 
 KIND = "benchbench-study"  # an Optuna study user attribute: tells comparative studies from searches
+PROGRESS_SECONDS = 5.0  # a long enqueue says how far it is this often
 
 
 @dataclasses.dataclass
@@ -59,11 +62,12 @@ class Queue:
         trials = self.optuna.get_trials(deepcopy=False, states=states)
         return [t for t in trials if t.user_attrs.get("cell") in self.keys]
 
-    def start(self) -> int:
-        """Fails the trials of dead workers and enqueues what is missing; returns how many cells were queued."""
+    def start(self, progress: Callable[[str], None] | None = None) -> int:
+        """Fails the trials of dead workers and enqueues what is missing; returns how many cells were queued.
+        `progress` hears how far a long enqueue is (each cell is a few storage transactions)."""
         with self._lock():
             self._reap_stale()
-            return self._enqueue_missing()
+            return self._enqueue_missing(progress)
 
     def reap(self) -> None:
         with self._lock():
@@ -74,7 +78,7 @@ class Queue:
         # rest) are each several transactions: interleaved, they could queue one cell twice.
         return exclusive(self.storage, f"benchbench-study:{self.study.name}")
 
-    def _enqueue_missing(self) -> int:
+    def _enqueue_missing(self, progress: Callable[[str], None] | None = None) -> int:
         """Enqueues every cell that is neither finished, running nor queued: new cells and failed ones.
         Called under the study's lock: two workers starting together would otherwise both enqueue a cell."""
         from optuna.trial import TrialState
@@ -82,7 +86,11 @@ class Queue:
         live_states = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
         live = {t.user_attrs["cell"] for t in self._trials(live_states)}
         missing = [config for key, config in self.keys.items() if key not in live]
-        for config in missing:
+        last_report = time.monotonic()
+        for done, config in enumerate(missing):
+            if progress and time.monotonic() - last_report > PROGRESS_SECONDS:
+                progress(f"queueing cells: {done}/{len(missing)} in the storage")
+                last_report = time.monotonic()
             self.optuna.enqueue_trial({}, user_attrs={"cell": config.hash(), "run_id": config.run_name(),
                                                       "config": config.resolved()})
         return len(missing)

@@ -3,18 +3,23 @@ run them until none is queued or running; `--workers N` starts N of them on this
 
 from __future__ import annotations
 
-import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchbench.console import Terminated
+from benchbench.io import DiskFullError
+from benchbench.run.checkpoint import committed_epoch
 from benchbench.run.config import RunConfig
 from benchbench.run.train import execute
 from benchbench.storage import STORAGE_ENV, StorageError, heartbeat
 from benchbench.study.queue import Queue
+
+STOP_GRACE = 30.0  # seconds an interrupted worker gets to mark its cell and exit
 
 
 def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, poll_seconds: float = 2.0,
@@ -26,8 +31,8 @@ def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, p
         trial_id, trial = claimed
         config = RunConfig.from_resolved(trial.user_attrs["config"])
         label = f"{config.model} {config.dataset} seed {config.seed}"
-        state = runs_dir / config.run_name() / "state.json"
-        resumed = f", resuming after epoch {json.loads(state.read_text())['epoch']}" if state.exists() else ""
+        epoch = committed_epoch(runs_dir / config.run_name())
+        resumed = f", resuming after epoch {epoch}" if epoch else ""
         echo(f"running  {label}  (trial {trial.number}, run {config.run_name()}{resumed})")
         record = _run_cell(queue, trial_id, config, label, runs_dir=runs_dir, data_dir=data_dir, tracking=tracking,
                            echo=echo)
@@ -80,6 +85,8 @@ def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, run
             message = f"{type(error).__name__}: {error}".splitlines()[0]
             queue.fail(trial_id, message)
             echo(f"failed   {label}: {message}")
+            if isinstance(error, DiskFullError):  # every next cell would fail the same way: stop this worker
+                raise
             return None
 
 
@@ -109,10 +116,25 @@ def run_workers(argv: list[str], workers: int, storage_url: str) -> None:
     processes = spawn_workers([*command, "--worker"], workers, storage_url)
     try:
         codes = [process.wait() for process in processes]
-    except KeyboardInterrupt:  # the workers got the same SIGINT: let them mark their trials interrupted
-        for process in processes:
-            process.wait()
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: stop every worker, then let the caller finish up
+        stop_workers(processes, signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
         raise
     if any(codes):
         raise RuntimeError(f"{sum(map(bool, codes))} of {workers} workers exited with an error "
                            f"(status {max(codes)}); run the command again to finish")
+
+
+def stop_workers(processes: list, sig: int, grace: float = STOP_GRACE) -> None:
+    """Sends `sig` to every worker still running (a terminal's Ctrl-C reached them already; a `kill` of this
+    process did not), waits up to `grace` seconds for them to mark their cells interrupted, then kills the rest
+    (their cells are re-queued by the next start, once their heartbeat is stale)."""
+    deadline = time.monotonic() + grace
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(sig)
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -32,6 +32,10 @@ class Dimension:
             return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
         return trial.suggest_float(name, self.low, self.high, log=self.log)
 
+    def bounds(self) -> list:
+        """The values that stand for all the dimension can suggest: its choices, or its two ends."""
+        return list(self.choices) if self.choices is not None else [self.low, self.high]
+
     def check(self, name: str) -> None:
         if self.choices is not None:
             check(len(self.choices) > 0, f"search space {name}: choices must not be empty")

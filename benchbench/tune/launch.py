@@ -10,8 +10,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchbench.run.config import RunConfig, apply_sets, validate
+from benchbench.registry import short
+from benchbench.run.config import RunConfig, apply_sets, check_model, validate, with_overrides
 from benchbench.storage import STORAGE_ENV, display_url, sqlite_url
+from benchbench.study.file import NAME
 from benchbench.tune.search import Search, counts, format_params, open_search, search_worker
 from benchbench.tune.space import describe, parse_space_option, search_space
 
@@ -50,10 +52,20 @@ def build_search(opts: SearchOptions) -> Search:
     given = {k: getattr(opts, k) for k in ("epochs", "batch_size", "image_size") if getattr(opts, k) is not None}
     base = apply_sets(RunConfig(model=opts.model, dataset=opts.dataset, seed=opts.seed, **given), list(opts.set))
     validate(base)
+    check_model(base)
     explicit = dict(parse_space_option(item) for item in opts.space)
     fixed = {k for k in given if k != "epochs"} | {item.partition("=")[0] for item in opts.set}
-    return Search(name=opts.study_name or f"tune-{opts.model}-{opts.dataset}", base=base,
-                  space=search_space(opts.model, explicit, fixed), trials=opts.trials, pruner=opts.pruner)
+    space = search_space(opts.model, explicit, fixed)
+    for key in explicit:  # every value the user's dimensions can suggest has the right type and range
+        for value in space[key].bounds():
+            try:
+                validate(with_overrides(base, {key: value}))
+            except ValueError as error:
+                raise ValueError(f"--space {key}: {value!r} is not a valid value: {error}") from None
+    name = opts.study_name or f"tune-{opts.model}-{opts.dataset}"
+    if not NAME.fullmatch(name) or ".." in name:
+        raise ValueError(f"--study-name must be letters, digits, '.', '_' or '-', got {short(name)}")
+    return Search(name=name, base=base, space=space, trials=opts.trials, pruner=opts.pruner)
 
 
 def run_search(opts: SearchOptions, echo: Callable[[str], None] = print) -> None:

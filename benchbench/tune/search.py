@@ -101,8 +101,11 @@ def counts(study) -> dict[str, int]:
 def search_worker(search: Search, storage, study, *, runs_dir: Path, data_dir: str | None, tracking: str,
                   deadline: float | None, echo: Callable[[str], None] = print, poll_seconds: float = 2.0) -> int:
     """Asks for and runs trials until `search.trials` have finished across all workers (or the deadline);
-    returns how many this worker finished."""
-    finished = 0
+    returns how many this worker finished.
+
+    Failed trials do not count toward the trials wanted, so a search whose every trial fails would ask for new
+    ones forever: a worker stops once max(3, trials) of its trials in a row failed, naming the last error."""
+    finished, failures = 0, []
     while True:
         with exclusive(storage, f"benchbench-search:{search.name}"):
             with warnings.catch_warnings():
@@ -123,12 +126,18 @@ def search_worker(search: Search, storage, study, *, runs_dir: Path, data_dir: s
                 return finished
             time.sleep(poll_seconds)  # the last trials are running elsewhere; one may die and be re-queued
             continue
-        if _run_trial(search, storage, study, trial, runs_dir=runs_dir, data_dir=data_dir, tracking=tracking,
-                      echo=echo):
-            finished += 1
+        error = _run_trial(search, storage, study, trial, runs_dir=runs_dir, data_dir=data_dir, tracking=tracking,
+                           echo=echo)
+        failures = [*failures, (trial.number, error)] if error else []
+        finished += not error
+        if len(failures) >= max(3, search.trials):
+            number, last = failures[-1]
+            raise RuntimeError(f"search {search.name}: {len(failures)} trials in a row failed (the last, trial "
+                               f"{number}: {last}); fix the options and start it again")
 
 
-def _run_trial(search: Search, storage, study, trial, *, runs_dir, data_dir, tracking, echo) -> bool:
+def _run_trial(search: Search, storage, study, trial, *, runs_dir, data_dir, tracking, echo) -> str | None:
+    """Runs one trial and tells the study how it ended; returns its error, None when it finished."""
     from optuna.trial import TrialState
 
     params = {key: dimension.suggest(trial, key) for key, dimension in search.space.items()}
@@ -140,7 +149,7 @@ def _run_trial(search: Search, storage, study, trial, *, runs_dir, data_dir, tra
         trial.set_user_attr("error", str(error))
         study.tell(trial, state=TrialState.FAIL)
         echo(f"trial {trial.number:<3} failed: {error}")
-        return True
+        return str(error)
     trial.set_user_attr("config", config.resolved())
     # Its own folder per trial: two trials may suggest one configuration. A retried trial (its worker died)
     # carries the user attributes over, so it resumes the dead worker's run from its last checkpoint.
@@ -166,7 +175,7 @@ def _run_trial(search: Search, storage, study, trial, *, runs_dir, data_dir, tra
             trial.set_user_attr("error", message)
             study.tell(trial, state=TrialState.FAIL)
             echo(f"trial {trial.number:<3} failed: {message}")
-            return True
+            return message
     best = record["metrics"]["best_val_top1"]
     trial.set_user_attr("best_val_top1", best)
     trial.set_user_attr("epochs_run", len(record["metrics"]["history"]))
@@ -177,7 +186,7 @@ def _run_trial(search: Search, storage, study, trial, *, runs_dir, data_dir, tra
     else:
         study.tell(trial, best)
         echo(f"trial {trial.number:<3} complete best val top-1 {100 * best:.1f}%")
-    return True
+    return None
 
 
 def format_params(params: dict[str, Any]) -> str:

@@ -43,7 +43,10 @@ def parse_space_option(item: str) -> tuple[str, dict]:
         raise ValueError(f"--space expects KEY=LOW:HIGH, KEY=LOW:HIGH:log or KEY=A,B,C, got {item!r}")
     if len(parts) > 1:
         return key, {"low": parse_literal(parts[0]), "high": parse_literal(parts[1]), "log": len(parts) == 3}
-    return key, {"choices": [parse_literal(v.strip()) for v in raw.split(",")]}
+    choices = [v.strip() for v in raw.split(",")]
+    if not all(choices):
+        raise ValueError(f"--space {key}: an empty choice in {item!r}; list the values, e.g. {key}=32,64")
+    return key, {"choices": [parse_literal(v) for v in choices]}
 
 
 def describe(dimension: Dimension) -> str:

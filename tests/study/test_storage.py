@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
 
 import optuna
 import pytest
 from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from benchbench.storage import display_url, open_storage, sqlite_url
+from benchbench.storage import StorageError, display_url, open_storage, sqlite_url
 from support.studies import write_study
 
 TRIALS = 60
@@ -91,3 +92,20 @@ def test_postgres_claims_are_atomic_across_processes(postgres_url):
 def test_display_url_masks_the_password():
     assert display_url("postgresql://ann:s3cret@db.example:5432/bench") == "postgresql://ann:***@db.example:5432/bench"
     assert display_url("sqlite:///results/demo/optuna.db") == "sqlite:///results/demo/optuna.db"
+
+
+def test_a_server_that_never_answers_times_out_with_one_line(monkeypatch):
+    """A port that accepts connections (the kernel's backlog) but never speaks PostgreSQL."""
+    import socket
+
+    from benchbench import storage
+
+    monkeypatch.setattr(storage, "CONNECT_TIMEOUT", 2)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"postgresql://bench:s3cret-pw@127.0.0.1:{silent.getsockname()[1]}/bench"
+        started = time.monotonic()
+        with pytest.raises(StorageError, match="timeout expired") as error:
+            storage.open_storage(url)
+    assert time.monotonic() - started < 10 and "s3cret-pw" not in str(error.value)

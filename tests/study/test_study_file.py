@@ -74,6 +74,17 @@ def test_cells_are_the_product_with_overrides(tmp_path):
      "tune.space.vit_tiny", "empty range"),
     (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\n[tune.space.vit_tiny]\nlr = {low = 1e-4, high = 1e-3}"),
      "tune.space.vit_tiny", "unknown key 'lr'"),
+    # Names become folders: nothing may escape --out.
+    (('name = "t"', 'name = "../escape"'), "name", "must be letters, digits"),
+    (('name = "t"', 'name = "a/b"'), "name", "must be letters, digits"),
+    (("seeds = [0, 1]", "seeds = [0, -1]"), "seeds", "integers in [0, 2**32)"),
+    # Model options are checked at load by building each distinct model once, never at cell time.
+    (('"model.depth" = 2', '"model.bogus" = 1'), "overrides.vit_tiny", "vit_tiny has no option 'bogus'"),
+    (('"model.depth" = 2', '"model.num_heads" = 7'), "overrides.vit_tiny", "dim 192 is not divisible by num_heads 7"),
+    (('"model.depth" = 2', '"model.depth" = 7.5'), "overrides.vit_tiny", "option depth must be an integer, got 7.5"),
+    (('"model.depth" = 2', '"model.depth" = 0'), "overrides.vit_tiny", "option depth must be >= 1"),
+    (("epochs = 3", "epochs = 3\nimage_size = 48"), "models", "mobilevit_xxs: image size 48 must be divisible by 32"),
+    (("learning_rate = 5e-4", "learning_rate = " + "1" * 500), "recipe", "... (500 chars)"),
 ])
 def test_mistakes_name_file_key_and_reason(tmp_path, change, key, reason):
     path = write(tmp_path, GOOD.replace(*change))
@@ -88,3 +99,10 @@ def test_unreadable_files(tmp_path):
         load_study(tmp_path / "absent.toml")
     with pytest.raises(StudyError, match="not valid TOML"):
         load_study(write(tmp_path, "name = "))
+    with pytest.raises(StudyError, match="is a directory, not a study file"):
+        load_study(tmp_path)
+    (tmp_path / "latin1.toml").write_bytes('name = "caf\u00e9"'.encode("latin-1"))
+    with pytest.raises(StudyError, match="not a text file"):
+        load_study(tmp_path / "latin1.toml")
+    with pytest.raises(StudyError, match="cannot read it: File name too long"):
+        load_study(tmp_path / ("x" * 300 + ".toml"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import optuna
 import pandas as pd
@@ -60,6 +61,10 @@ def test_integer_ranges_stay_integers():
     (["--space", "nonsense=1:2"], 2, "unknown key 'nonsense'"),
     (["--trials", "0"], 2, "--trials must be >= 1"),
     (["--pruner", "asha"], 2, "invalid choice: 'asha'"),
+    (["--space", "batch_size=,"], 2, "--space batch_size: an empty choice"),
+    (["--space", "batch_size=32,abc"], 2, "--space batch_size: 'abc' is not a valid value"),
+    (["--set", "model.num_heads=7"], 2, "dim 192 is not divisible by num_heads 7"),
+    (["--study-name", "../up"], 2, "--study-name must be letters, digits"),
 ])
 def test_bad_tune_input_is_one_line_and_creates_nothing(tmp_path, capsys, args, code, message):
     argv = ["tune", *TINY, "--trials", "2", "--out", str(tmp_path / "out"), *args]
@@ -67,6 +72,18 @@ def test_bad_tune_input_is_one_line_and_creates_nothing(tmp_path, capsys, args, 
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_search_whose_every_trial_fails_stops_with_the_last_error(tmp_path, capsys):
+    """Failed trials do not count toward --trials; without a bound this search would ask for trials forever."""
+    argv = ["tune", *TINY, "--trials", "2", "--out", str(tmp_path / "out"), "--space", "model.num_heads=5,7"]
+    started = time.monotonic()
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "3 trials in a row failed" in err and "not divisible by num_heads" in err and err.count("\n") == 1
+    assert time.monotonic() - started < 60
+    assert [t.state for t in trials(sqlite_url(tmp_path / "out" / "tune-vit_tiny-synthetic" / "optuna.db"),
+                                    "tune-vit_tiny-synthetic")] == [TrialState.FAIL] * 3
 
 
 def test_pruning_callback_stops_the_run_and_the_record_says_so(tmp_path):
