@@ -17,9 +17,9 @@ def run_dir(out):
 @pytest.mark.slow
 @pytest.mark.parametrize("setting", ["precision=bf16", "precision=fp16", "jit_compile=true"])
 def test_mixed_precision_and_xla_runs(setting, tmp_path):
-    result = run_cli("run", "--model", "shiftvit_keras", "--dataset", "synthetic", "--epochs", "1",
-                     "--batch-size", "32",
-                 "--set", "model.depths=(1, 1, 1, 1)", "--set", setting, "--tracking", "none", "--out", str(tmp_path))
+    result = run_cli("run", "--model", "vit_tiny", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
+                     "--set", "model.depth=1", "--set", "model.patch_size=8", "--set", setting, "--tracking", "none",
+                     "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((run_dir(tmp_path) / "run.json").read_text())
     assert np.isfinite(record["metrics"]["test_loss"]) and record["metrics"]["test_top1"] > 0.1
