@@ -20,6 +20,7 @@ from benchbench.storage import STORAGE_ENV, StorageError, heartbeat
 from benchbench.study.queue import Queue
 
 STOP_GRACE = 30.0  # seconds an interrupted worker gets to mark its cell and exit
+ALONE_SECONDS = 2.0  # of those, how long workers that got the signal themselves are left to stop
 
 
 def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, poll_seconds: float = 2.0,
@@ -129,6 +130,11 @@ def stop_workers(processes: list, sig: int, grace: float = STOP_GRACE) -> None:
     process did not), waits up to `grace` seconds for them to mark their cells interrupted, then kills the rest
     (their cells are re-queued by the next start, once their heartbeat is stale)."""
     deadline = time.monotonic() + grace
+    # A terminal's Ctrl-C reached every worker already: a second signal would interrupt them while they mark
+    # their cells, so they get a moment alone first.
+    alone = time.monotonic() + ALONE_SECONDS
+    while time.monotonic() < alone and any(process.poll() is None for process in processes):
+        time.sleep(0.1)
     for process in processes:
         if process.poll() is None:
             process.send_signal(sig)
