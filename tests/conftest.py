@@ -20,3 +20,14 @@ def postgres_url():
 
     with PostgresServer() as server:
         yield server.url
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Under `--dist loadgroup` (make test), the tests of a module that share one of its module-scoped fixtures
+    run on the same worker, so the fixture is built once; every other test is handed out on its own."""
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        shared = fixtures and any(d.scope == "module" for defs in fixtures.name2fixturedefs.values() for d in defs)
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

@@ -5,26 +5,26 @@ import sys
 
 import pytest
 
-from support.cli import main, run_cli
+from support.cli import main
 
 
-def test_models_table_lists_family_params_and_reference():
-    result = run_cli("models", "shiftvit_t*")
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+def test_models_table_lists_family_params_and_reference(capsys):
+    code, out, err = main(["models", "shiftvit_t*"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
     assert lines[0].split()[:4] == ["model", "family", "params", "(M)"]
     rows = {line.split()[0]: line for line in lines[2:]}
     assert set(rows) == {"shiftvit_t", "shiftvit_t_light"}
     assert "19.61" in rows["shiftvit_t_light"] and "1000 cls @ 224 px" in rows["shiftvit_t_light"]
     assert "arXiv 2201.10801" in rows["shiftvit_t"]
-    assert result.stderr == ""
+    assert err == ""
 
 
-def test_models_markdown_format():
-    result = run_cli("models", "mobilevit_xxs", "--format", "github")
-    assert result.returncode == 0
-    assert result.stdout.splitlines()[1].startswith("|---")
-    assert "| 1.27 " in result.stdout
+def test_models_markdown_format(capsys):
+    code, out, _ = main(["models", "mobilevit_xxs", "--format", "github"], capsys)
+    assert code == 0
+    assert out.splitlines()[1].startswith("|---")
+    assert "| 1.27 " in out
 
 
 @pytest.mark.parametrize("args,message", [

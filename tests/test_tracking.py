@@ -30,10 +30,14 @@ def test_unknown_tracking_is_a_value_error():
         make_tracker("mlflow")
 
 
+# A one-block ViT: a fresh run process trains it in ~10 s.
+ONE_BLOCK = ["--set", "model.depth=1", "--set", "model.patch_size=8"]
+
+
 @pytest.mark.slow
 def test_run_logs_config_epochs_and_summary_to_offline_wandb(tmp_path):
-    result = run_cli("run", "--model", "shiftvit_keras", "--dataset", "synthetic", "--epochs", "2",
-                     "--batch-size", "32", "--set", "model.depths=(1, 1, 1, 1)", "--out", tmp_path / "runs",
+    result = run_cli("run", "--model", "vit_tiny", "--dataset", "synthetic", "--epochs", "2", "--batch-size", "32",
+                     *ONE_BLOCK, "--out", tmp_path / "runs",
                      env=scrubbed_env(home=tmp_path))  # no credentials: offline
     assert result.returncode == 0, result.stderr[-3000:]
     assert "upload it with: wandb sync" in result.stderr
@@ -43,9 +47,9 @@ def test_run_logs_config_epochs_and_summary_to_offline_wandb(tmp_path):
     record = json.loads((run_dir / "run.json").read_text())
     view = summary_view(offline_run(run_dir))
     assert view["state"] == "finished" and view["run_id"] == record["run_id"] and view["project"] == "benchbench"
-    assert sorted(view["tags"]) == ["shiftvit", "synthetic"]
-    assert view["config"]["model"] == "shiftvit_keras"
-    assert view["config"]["model_args"] == {"depths": [1, 1, 1, 1]} and view["config"]["family"] == "shiftvit"
+    assert sorted(view["tags"]) == ["synthetic", "vit"]
+    assert view["config"]["model"] == "vit_tiny"
+    assert view["config"]["model_args"] == {"depth": 1, "patch_size": 8} and view["config"]["family"] == "vit"
     assert view["step"] == 2
     summary = view["summary"]
     assert summary["test_top1"] == pytest.approx(record["metrics"]["test_top1"])
@@ -56,8 +60,8 @@ def test_run_logs_config_epochs_and_summary_to_offline_wandb(tmp_path):
 
 @pytest.mark.slow
 def test_api_key_is_never_printed_or_written(tmp_path):
-    result = run_cli("run", "--model", "shiftvit_keras", "--dataset", "synthetic", "--epochs", "1",
-                     "--batch-size", "32", "--set", "model.depths=(1, 1, 1, 1)", "--out", tmp_path / "runs",
+    result = run_cli("run", "--model", "vit_tiny", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
+                     *ONE_BLOCK, "--out", tmp_path / "runs",
                      env=scrubbed_env(home=tmp_path, WANDB_API_KEY=SECRET, WANDB_MODE="offline"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert SECRET not in result.stdout + result.stderr

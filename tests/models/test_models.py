@@ -68,7 +68,9 @@ def test_training_step_lowers_the_loss(name):
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), run_eagerly=True)
     x = images(image_size_for(name), n=8)
     y = np.arange(8) % NUM_CLASSES
-    losses = [float(model.train_on_batch(x, y)) for _ in range(6)]
+    losses = [float(model.train_on_batch(x, y))]
+    while len(losses) < 6 and not losses[-1] < 0.8 * losses[0]:  # up to six steps; most need one or two
+        losses.append(float(model.train_on_batch(x, y)))
     assert all(np.isfinite(losses)), losses
     assert losses[-1] < 0.8 * losses[0], losses
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from support.cli import run_cli, run_script
+from support.cli import main, run_script
 
 
 def run_dir(out):
@@ -16,11 +16,15 @@ def run_dir(out):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("setting", ["precision=bf16", "precision=fp16", "jit_compile=true"])
-def test_mixed_precision_and_xla_runs(setting, tmp_path):
-    result = run_cli("run", "--model", "vit_tiny", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
-                     "--set", "model.depth=1", "--set", "model.patch_size=8", "--set", setting, "--tracking", "none",
-                     "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_mixed_precision_and_xla_runs(setting, tmp_path, capsys):
+    """In this process: a run restores the process-global precision policy when it ends."""
+    import keras
+
+    code, _, err = main(["run", "--model", "vit_tiny", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "32",
+                         "--set", "model.depth=1", "--set", "model.patch_size=8", "--set", setting, "--tracking",
+                         "none", "--out", tmp_path], capsys)
+    assert code == 0, err[-3000:]
+    assert keras.mixed_precision.global_policy().name == "float32"
     record = json.loads((run_dir(tmp_path) / "run.json").read_text())
     assert np.isfinite(record["metrics"]["test_loss"]) and record["metrics"]["test_top1"] > 0.1
     key, value = setting.split("=")

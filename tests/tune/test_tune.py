@@ -15,7 +15,7 @@ from benchbench.storage import sqlite_url
 from benchbench.tune.dimensions import parse_dimension
 from benchbench.tune.space import space_for
 from support.cli import main, run_cli
-from support.env import scrubbed_env, use_env
+from support.env import environment, scrubbed_env, use_env
 from support.studies import write_study
 from support.wandb import offline_run, run_record, summary_view
 
@@ -205,11 +205,11 @@ def test_a_study_with_a_tune_table_compares_the_tuned_configurations(tmp_path, c
 
 
 @pytest.mark.slow
-def test_each_trial_is_a_wandb_run_in_the_search_group(tmp_path):
+def test_each_trial_is_a_wandb_run_in_the_search_group(tmp_path, capsys):
     argv = [a if a != "none" else "wandb" for a in TINY]
-    result = run_cli("tune", *argv, "--trials", "1", "--out", tmp_path / "out",
-                     env=scrubbed_env(home=tmp_path))  # no account: offline
-    assert result.returncode == 0, result.stderr[-3000:]
+    with environment(scrubbed_env(home=tmp_path)):  # no account: offline
+        code, _, err = main(["tune", *argv, "--trials", "1", "--out", tmp_path / "out"], capsys)
+    assert code == 0, err[-3000:]
     (trial,) = trials(sqlite_url(tmp_path / "out" / "tune-vit_tiny-synthetic" / "optuna.db"), "tune-vit_tiny-synthetic")
     run_dir = tmp_path / "out" / "tune-vit_tiny-synthetic" / "runs" / trial.user_attrs["run_dir"]
     offline = offline_run(run_dir)
