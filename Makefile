@@ -7,9 +7,9 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 # Two pytest workers (pytest-xdist): much of the suite waits on fresh processes, heartbeats and kills, so two
 # share the 2 cores well (14 min 12 s vs 21 min 47 s for one, same tree). Tests are handed out one at a time,
-# except those sharing a module-scoped fixture, which stay together on one worker (tests/conftest.py).
+# except that a file with a module-scoped fixture runs on one worker (tests/conftest.py).
 PYTEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist load
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 

@@ -22,12 +22,20 @@ def postgres_url():
         yield server.url
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items):
-    """Under `--dist loadgroup` (make test), the tests of a module that share one of its module-scoped fixtures
-    run on the same worker, so the fixture is built once; every other test is handed out on its own."""
-    for item in items:
-        fixtures = getattr(item, "_fixtureinfo", None)
-        shared = fixtures and any(d.scope == "module" for defs in fixtures.name2fixturedefs.values() for d in defs)
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist load` (make test) hands tests out one at a time, except that all tests of a file with a
+    module-scoped fixture go to one worker, which builds the fixture once. (pytest-xdist's own `loadgroup`
+    does not group under pytest 9: it renames items through an attribute pytest no longer reads.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduler(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            if path not in grouped:
+                grouped[path] = 'scope="module"' in (config.rootpath / path).read_text()
+            return path if grouped[path] else nodeid
+
+    grouped: dict[str, bool] = {}
+    return Scheduler(config, log)
