@@ -4,6 +4,7 @@ study/, tune/, report.py, bench.py); subcommands import Keras lazily so `--help`
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -71,8 +72,6 @@ def cmd_data_download(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import json
-
     from benchbench.run.config import RunConfig, apply_sets
     from benchbench.run.train import execute
 
@@ -106,16 +105,17 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from benchbench.report import write_report
+    from benchbench import report
 
-    print(f"leaderboard: {(path := write_report(args.results, args.out))}")
-    print(f"figures:     {path.parent}/*.png; cells: {path.parent / 'runs.csv'}")
+    if args.seeds_needed is not None:
+        print("\n".join(report.seeds_needed(args.results, args.seeds_needed)))
+    else:
+        print(f"leaderboard: {(path := report.write_report(args.results, args.out))}")
+        print(f"figures:     {path.parent}/*.png; cells: {path.parent / 'runs.csv'}")
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import json
-
     from benchbench import bench
     from benchbench.models import model_info
 
@@ -146,6 +146,7 @@ SHARED = {  # options several commands take, said once
     "--heartbeat": dict(type=_at_least(1, float), default=10, help="seconds between worker heartbeats; a cell "
                         "whose worker misses 3 is re-queued (default 10)"),
     "--worker": dict(action="store_true", help=argparse.SUPPRESS),  # one of `--workers N` local processes
+    "--format": dict(default="simple", choices=["simple", "github", "plain"], help="table format (github: markdown)"),
 }
 
 
@@ -159,13 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     models = sub.add_parser("models", help="list registered models with their parameter counts")
     models.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'vit_*' (default: all)")
-    models.add_argument("--format", default="simple", choices=["simple", "github", "plain"],
-                        help="table format (github: markdown)")
+    _shared(models, "--format")
     models.set_defaults(func=cmd_models)
 
     datasets = sub.add_parser("datasets", help="list data sets with their splits and whether each is on disk")
-    _shared(datasets, "--data-dir")
-    datasets.add_argument("--format", default="simple", choices=["simple", "github", "plain"])
+    _shared(datasets, "--data-dir", "--format")
     datasets.set_defaults(func=cmd_datasets)
 
     data = sub.add_parser("data", help="prepare data sets (the only command that downloads)")
@@ -180,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="leaderboard (markdown) and figures from a study's results")
     report.add_argument("results", help="a study's results directory (results/<study>) or its study file")
     report.add_argument("--out", default="reports", help="reports parent directory (default: reports/)")
+    report.add_argument("--seeds-needed", type=_at_least(0, float, strict=True, unit=" points"), metavar="POINTS",
+                        help="instead: how many seeds per model would resolve a true difference of POINTS")
     report.set_defaults(func=cmd_report)
     _add_bench(sub)
     _add_tune(sub)
@@ -190,10 +191,8 @@ def _add_run(sub) -> None:
     run = sub.add_parser("run", help="train one model on one data set with one seed, and measure it")
     run.add_argument("--model", required=True)
     run.add_argument("--dataset", required=True)
-    run.add_argument("--seed", type=int)
-    run.add_argument("--epochs", type=int)
-    run.add_argument("--batch-size", type=int)
-    run.add_argument("--image-size", type=int)
+    for flag in ("--seed", "--epochs", "--batch-size", "--image-size"):
+        run.add_argument(flag, type=int)
     _shared(run, "--data-dir")
     run.add_argument("--out", default="runs", help="parent of the run directory (default: runs/)")
     run.add_argument("--tracking", default="wandb", choices=["wandb", "none"],
@@ -251,8 +250,8 @@ def _add_tune(sub) -> None:
     tune.add_argument("--trials", type=_at_least(1), required=True,
                       help="finished trials wanted, counted over all workers")
     tune.add_argument("--epochs", type=int, help="epochs per trial (default: the run default, 10)")
-    tune.add_argument("--batch-size", type=int)
-    tune.add_argument("--image-size", type=int)
+    for flag in ("--batch-size", "--image-size"):
+        tune.add_argument(flag, type=int)
     tune.add_argument("--seed", type=int, default=0, help="training seed of every trial and the TPE sampler's seed")
     tune.add_argument("--study-name", help="the search's name in the storage (default: tune-MODEL-DATASET)")
     tune.add_argument("--timeout", type=_at_least(0, float, strict=True, unit=" seconds"),
@@ -261,8 +260,7 @@ def _add_tune(sub) -> None:
     tune.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
     tune.add_argument("--confirm", type=_at_least(0), default=0, metavar="K",
                       help="re-run the top K configurations on fresh seeds, evaluated on the test split")
-    tune.add_argument("--confirm-seeds", type=_at_least(1), default=3, metavar="M",
-                      help="fresh seeds per configuration (3)")
+    tune.add_argument("--confirm-seeds", type=_at_least(1), default=3, metavar="M", help="fresh seeds per config")
     tune.add_argument("--space", action="append", default=[], metavar="KEY=RANGE",
                       help="override a search dimension: KEY=LOW:HIGH, KEY=LOW:HIGH:log or KEY=A,B,C")
     tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -55,7 +55,20 @@ def stop_on_sigterm() -> None:
     def terminate(signum, frame):
         raise Terminated()
 
+    def redeliver(unraisable) -> None:
+        # A signal that lands while Python runs a finalizer (a weakref callback, __del__) raises there, where
+        # Python cannot propagate it: it would print "Exception ignored ... Traceback" and carry on. Send the
+        # signal again instead, from a helper thread a moment later, to be raised at an ordinary line.
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            import threading
+
+            signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+        else:
+            sys.__unraisablehook__(unraisable)
+
     signal.signal(signal.SIGTERM, terminate)
+    sys.unraisablehook = redeliver
 
 
 def error(error: BaseException | str, code: int) -> int:

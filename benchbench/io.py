@@ -98,15 +98,19 @@ def write_csv(path: str | Path, frame) -> Path:
     return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
-def save_arrays(path: str | Path, arrays: list) -> Path:
-    """NumPy arrays as an uncompressed .npz (positional: arr_0, arr_1, ...)."""
+def save_arrays(path: str | Path, arrays: list | dict) -> Path:
+    """NumPy arrays as an uncompressed .npz: positional (arr_0, arr_1, ...) from a list, named from a dict."""
     import numpy as np
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
-            np.savez(f, *arrays)
+            if isinstance(arrays, dict):
+                np.savez(f, **arrays)
+            else:
+                np.savez(f, *arrays)
 
-    return atomic_write(path, write, size=sum(np.asarray(a).nbytes for a in arrays))
+    values = arrays.values() if isinstance(arrays, dict) else arrays
+    return atomic_write(path, write, size=sum(np.asarray(a).nbytes for a in values))
 
 
 def load_arrays(path: str | Path) -> list:
@@ -115,6 +119,14 @@ def load_arrays(path: str | Path) -> list:
 
     with np.load(path, allow_pickle=False) as archive:
         return [archive[f"arr_{i}"] for i in range(len(archive.files))]
+
+
+def load_named_arrays(path: str | Path) -> dict:
+    """The arrays of a `save_arrays` file written from a dict, by name. Never unpickles."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
 
 
 def save_weights(model, path: str | Path) -> Path:

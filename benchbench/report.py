@@ -1,9 +1,11 @@
-"""Leaderboards and figures from a study's results: pandas aggregates, scipy tests, tabulate renders markdown,
-seaborn draws.
+"""Leaderboards and figures from a study's results: pandas aggregates, benchbench.stats tests, tabulate renders
+markdown, seaborn draws.
 
-Per dataset, one row per model: test top-1 mean with a 95% t-interval over its seeds (n shown; failed or missing
-seeds listed, never averaged away), a paired t-test against the leader over the seeds both finished (models
-the test cannot separate from the leader share its rank), and the cost columns measured by the runs.
+Per dataset, one row per model, ordered by rank then mean: test top-1 with a 95% interval counting seed and
+test-set variance, the difference to the leader with its interval, the Holm-adjusted p-value and the
+probability that a leader's seed beats this model's (benchbench.stats says what each assumes); calibration
+(NLL, ECE, Brier) and the cost columns measured by the runs. Failed or missing seeds are listed, never averaged
+away; a model with one finished seed is shown untested.
 """
 
 from __future__ import annotations
@@ -16,54 +18,85 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchbench import io
-from benchbench.stats import ALPHA, paired_p_value, t_interval
+from benchbench import io, predictions, stats
 
 COSTS = ("params", "gflops", "train_images_per_second", "inference_latency_ms", "peak_memory_mb", "wall_seconds")
-MEASURED = ("top1_mean", "top1_ci95", "top5_mean", *COSTS)  # NaN for a model with no finished seed
+CALIBRATION = ("test_nll", "test_ece", "test_brier")
+# NaN for a model with no finished seed (or, for the comparison columns, no test against the leader).
+MEASURED = ("top1_mean", "top1_ci95", "top5_mean", "diff_vs_leader", "diff_ci95", "p_vs_leader", "p_leader_better",
+            *(f"{c}_{s}" for c in CALIBRATION for s in ("mean", "ci95")), *COSTS)
 # What a report needs of runs.csv (study/results.py writes more).
-NEEDED = ("model", "family", "dataset", "seed", "status", "test_top1", "test_top5", "epochs", "image_size", *COSTS)
+NEEDED = ("model", "family", "dataset", "seed", "status", "test_top1", "test_top5", *CALIBRATION, "epochs",
+          "image_size", *COSTS)
 
 
-def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, model), ranked within each dataset by test top-1 mean."""
-    rows = []
-    for dataset, cells in runs.groupby("dataset", sort=False):
-        # A cell counts only with a finite test accuracy: "done" with none (a hand-edited or foreign runs.csv)
-        # is listed as missing its result, never ranked.
-        usable = (cells["status"] == "done") & np.isfinite(pd.to_numeric(cells["test_top1"], errors="coerce"))
-        done = cells[usable]
-        board = []
-        for model, own in cells.groupby("model", sort=False):
-            finished = done[done["model"] == model].sort_values("seed")
-            missing = own[~usable[own.index]]
-            row = {"dataset": dataset, "model": model, "family": own["family"].iloc[0], "n": len(finished),
-                   "seeds": len(own), **dict.fromkeys(MEASURED, float("nan")),
-                   "not_done": ", ".join(f"seed {s} {'no result' if st == 'done' else st}"
-                                         for s, st in zip(missing["seed"], missing["status"]))}
-            if len(finished):
-                row["top1_mean"], row["top1_ci95"] = t_interval(finished["test_top1"])
-                row["top5_mean"] = float(finished["test_top5"].mean())
-                for column in COSTS:
-                    row[column] = float(finished[column].median())
-            board.append(row)
-        board = pd.DataFrame(board)
-        ranked = board[board["n"] > 0].sort_values("top1_mean", ascending=False, kind="stable")
-        leader = ranked.iloc[0]["model"] if len(ranked) else None
-        leader_runs = done[done["model"] == leader].set_index("seed")["test_top1"]
-        position = {}
-        for i, (_, row) in enumerate(ranked.iterrows()):
-            own = done[done["model"] == row["model"]].set_index("seed")["test_top1"]
-            shared = sorted(set(own.index) & set(leader_runs.index))
-            p = None if row["model"] == leader else paired_p_value(own[shared], leader_runs[shared])
-            tied = row["model"] == leader or (p is not None and p >= ALPHA)
-            position[row["model"]] = (1 if tied else i + 1, p, len(shared), tied and row["model"] != leader)
-        for _, row in board.iterrows():
-            rank, p, shared, tied = position.get(row["model"], (None, None, 0, False))
-            rows.append({**row.to_dict(), "rank": rank, "p_vs_leader": p, "shared_seeds": shared, "tied": tied})
-    frame = pd.DataFrame(rows)
-    return frame.sort_values(["dataset", "rank", "top1_mean"], ascending=[True, True, False], na_position="last",
-                             kind="stable")
+def leaderboard(runs: pd.DataFrame, saved: dict[str, dict] | None = None) -> pd.DataFrame:
+    """One row per (dataset, model), ranked within each dataset (see benchbench.stats). `saved` maps run ids to
+    their predictions (benchbench.predictions): with them the intervals count the test set's sampling error,
+    and models are compared image by image."""
+    boards = [_board(dataset, cells, saved or {}) for dataset, cells in runs.groupby("dataset", sort=False)]
+    return pd.concat(boards, ignore_index=True) if boards else pd.DataFrame(columns=["dataset"])
+
+
+def _board(dataset: str, cells: pd.DataFrame, saved: dict[str, dict]) -> pd.DataFrame:
+    # A cell counts only with a finite test accuracy: "done" with none (a hand-edited or foreign runs.csv) is
+    # listed as missing its result, never ranked.
+    usable = (cells["status"] == "done") & np.isfinite(pd.to_numeric(cells["test_top1"], errors="coerce"))
+    done = cells[usable]
+    rows, scores = [], []
+    for model, own in cells.groupby("model", sort=False):
+        finished = done[done["model"] == model].sort_values("seed")
+        missing = own[~usable[own.index]]
+        scores.append(stats.Scores.of(finished["test_top1"], _correct(finished, saved)))
+        row = {"dataset": dataset, "model": model, "family": own["family"].iloc[0], "n": len(finished),
+               "seeds": len(own), **dict.fromkeys(MEASURED, float("nan")),
+               "not_done": ", ".join(f"seed {s} {'no result' if st == 'done' else st}"
+                                     for s, st in zip(missing["seed"], missing["status"]))}
+        if len(finished):
+            row["top1_mean"], row["top5_mean"] = scores[-1].mean, float(finished["test_top5"].mean())
+            estimate = stats.accuracy(scores[-1])
+            row["top1_ci95"] = estimate.half_width if estimate else float("nan")
+            for column in CALIBRATION:
+                values = pd.to_numeric(finished.get(column, pd.Series(dtype=float)), errors="coerce").dropna()
+                if len(values):
+                    row[f"{column}_mean"], half = stats.t_interval(values)
+                    row[f"{column}_ci95"] = float("nan") if half is None else half
+            for column in COSTS:
+                row[column] = float(finished[column].median())
+        rows.append(row)
+    return _ranked(pd.DataFrame(rows), scores)
+
+
+def _ranked(board: pd.DataFrame, scores: list) -> pd.DataFrame:
+    """Adds rank, shared (a rank held by several models), tested and the comparison with the leader."""
+    ranking = stats.rank(scores)
+    board["rank"] = pd.array(ranking.ranks, dtype="Int64")
+    board["tested"] = [s.tested for s in scores]
+    board["shared"] = board["rank"].duplicated(keep=False) & board["rank"].notna()
+    tested = [i for i in np.argsort([-s.mean if s.n else math.inf for s in scores], kind="stable") if scores[i].tested]
+    if tested:
+        leader = tested[0]
+        for i in tested[1:]:
+            estimate = ranking.differences[(leader, i)]
+            board.loc[i, ["diff_vs_leader", "diff_ci95", "p_vs_leader"]] = (
+                -estimate.value, estimate.half_width, ranking.adjusted[(leader, i)])
+            board.loc[i, "p_leader_better"] = stats.probability_of_improvement(scores[leader].seeds, scores[i].seeds)
+    # Ranked models first, by rank then mean; then untested ones by mean; then those with no result.
+    board["_group"] = [0 if s.tested else (1 if s.n else 2) for s in scores]
+    board["_mean"] = [-s.mean if s.n else 0.0 for s in scores]
+    order = board.sort_values(["_group", "rank", "_mean"], kind="stable", na_position="last")
+    return order.drop(columns=["_group", "_mean"]).reset_index(drop=True)
+
+
+def _correct(finished: pd.DataFrame, saved: dict[str, dict]) -> np.ndarray | None:
+    """Seeds x images correctness from the runs' predictions; None unless every finished seed saved them for
+    the same test images."""
+    if "run_id" not in finished or not len(finished):
+        return None
+    arrays = [saved.get(run_id) for run_id in finished["run_id"]]
+    if any(a is None for a in arrays) or len({len(a["label"]) for a in arrays}) != 1:
+        return None
+    return np.stack([predictions.correct(a) for a in arrays])
 
 
 def _pct(mean, half, n) -> str:
@@ -75,7 +108,7 @@ def _pct(mean, half, n) -> str:
 
 
 def _num(value, fmt: str) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+    return "–" if value is None or pd.isna(value) else format(value, fmt)
 
 
 def markdown_table(board: pd.DataFrame) -> str:
@@ -83,18 +116,27 @@ def markdown_table(board: pd.DataFrame) -> str:
 
     rows = []
     for _, r in board.iterrows():
-        rank = "–" if pd.isna(r["rank"]) else (f"={int(r['rank'])}" if r["tied"] else str(int(r["rank"])))
-        p = "leader" if r["rank"] == 1 and not r["tied"] else (
-            "–" if pd.isna(r["p_vs_leader"]) else f"{r['p_vs_leader']:.3f} ({int(r['shared_seeds'])} seeds)")
-        rows.append([rank, f"`{r['model']}`", r["family"], _pct(r.get("top1_mean"), r.get("top1_ci95"), int(r["n"])),
-                     _num(100 * r["top5_mean"] if pd.notna(r.get("top5_mean")) else None, ".2f"), p,
-                     _num(r.get("params", float("nan")) / 1e6, ".2f"), _num(r.get("gflops"), ".3f"),
-                     _num(r.get("train_images_per_second"), ".0f"), _num(r.get("inference_latency_ms"), ".1f"),
-                     _num(r.get("peak_memory_mb"), ".0f"), _num(r.get("wall_seconds"), ".0f"),
-                     r["not_done"] or "–"])
-    headers = ["rank", "model", "family", "test top-1 % (mean ± 95% CI)", "top-5 %", "p vs leader", "params (M)",
-               "GFLOPs", "train img/s", "latency (ms)", "peak mem (MB)", "wall (s)", "not finished"]
+        rank = ("untested" if r["n"] == 1 else "–") if pd.isna(r["rank"]) else \
+            f"{'=' if r['shared'] else ''}{int(r['rank'])}"
+        leader = pd.notna(r["rank"]) and pd.isna(r["diff_vs_leader"])
+        rows.append([rank, f"`{r['model']}`", r["family"], _pct(r["top1_mean"], r["top1_ci95"], int(r["n"])),
+                     "leader" if leader else _signed(r["diff_vs_leader"], r["diff_ci95"]),
+                     _num(r["p_vs_leader"], ".3f"), _num(r["p_leader_better"], ".2f"),
+                     _num(100 * r["top5_mean"], ".2f"), _num(r["test_nll_mean"], ".3f"),
+                     _num(100 * r["test_ece_mean"], ".2f"), _num(r["test_brier_mean"], ".3f"),
+                     _num(r["params"] / 1e6, ".2f"), _num(r["gflops"], ".3f"),
+                     _num(r["train_images_per_second"], ".0f"), _num(r["inference_latency_ms"], ".1f"),
+                     _num(r["peak_memory_mb"], ".0f"), _num(r["wall_seconds"], ".0f"), r["not_done"] or "–"])
+    headers = ["rank", "model", "family", "test top-1 % (mean ± 95% CI)", "Δ vs leader (points)", "p (Holm)",
+               "P(leader > it)", "top-5 %", "NLL", "ECE %", "Brier", "params (M)", "GFLOPs", "train img/s",
+               "latency (ms)", "peak mem (MB)", "wall (s)", "not finished"]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _signed(value, half) -> str:
+    if pd.isna(value):
+        return "–"
+    return f"{100 * value:+.2f} ± {100 * half:.2f}"
 
 
 def pareto_front(cost: np.ndarray, accuracy: np.ndarray, cheaper_is_lower: bool = True) -> np.ndarray:
@@ -130,8 +172,9 @@ def write_report(results: str | Path, out: str | Path = "reports") -> Path:
     name, directory = load(results)
     runs, absent = _read_runs(directory / "runs.csv")
     records = _records(directory)
+    saved = _predictions(directory, records)
     target = Path(out) / name
-    board = leaderboard(runs) if len(runs) else pd.DataFrame(columns=["dataset"])
+    board = leaderboard(runs, saved) if len(runs) else pd.DataFrame(columns=["dataset"])
     with io.atomic_dir(target) as tmp:  # readers, and other workers writing it too, never see half a report
         sections = [_header(name, directory, runs, records)]
         if absent:
@@ -139,8 +182,9 @@ def write_report(results: str | Path, out: str | Path = "reports") -> Path:
         if not len(runs):
             sections.append("runs.csv lists no cells yet: run the study (it writes one row per cell).")
         for dataset, rows in board.groupby("dataset", sort=False):
-            figures = _figures(dataset, runs[runs["dataset"] == dataset], rows, records, tmp)
-            parts = [f"## {dataset}", _protocol(runs[runs["dataset"] == dataset]), markdown_table(rows),
+            own = runs[runs["dataset"] == dataset]
+            figures = _figures(dataset, own, rows, records, tmp) + _reliability(dataset, own, rows, saved, tmp)
+            parts = [f"## {dataset}", _protocol(own), power_statement(own, saved), markdown_table(rows),
                      _notes(rows), "\n".join(f"![{title}]({file})" for title, file in figures)]
             sections.append("\n\n".join(part for part in parts if part))
         (tmp / "leaderboard.md").write_text("\n\n".join(sections).rstrip() + "\n")
@@ -172,6 +216,18 @@ def _records(directory: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def _predictions(directory: Path, records: list[dict]) -> dict[str, dict]:
+    """Run id -> its saved test predictions, for the runs whose predictions file is there and readable."""
+    saved = {}
+    for record in records:
+        path = directory / "runs" / record["run_id"] / (record.get("predictions") or predictions.FILE)
+        try:
+            saved[record["run_id"]] = predictions.load(path)
+        except (OSError, ValueError, KeyError):
+            continue  # reported without the test-set share: the header says which models lack it
+    return saved
+
+
 def _header(name: str, directory: Path, runs: pd.DataFrame, records: list[dict]) -> str:
     study = json.loads((directory / "study.json").read_text()) if (directory / "study.json").exists() else {}
     env = records[0]["environment"] if records else {}
@@ -191,11 +247,17 @@ def _header(name: str, directory: Path, runs: pd.DataFrame, records: list[dict])
              f"backend {env.get('backend', '?')}; {versions}",
              f"- **Code**: git {', '.join(c[:10] for c in commits)}; report generated "
              f"{datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-             f"- **Statistics**: mean ± half-width of the 95% t-interval over seeds; p = two-sided paired t-test "
-             f"against the leader over the seeds both finished; `=1` marks models not significantly different from "
-             f"the leader at {ALPHA} (tied). Cost columns are medians over seeds: params and forward GFLOPs per "
-             "image, training images/s (median step time inside fit), batch-1 inference latency, peak memory "
-             "(host RSS on CPU), wall time per run."]
+             f"- **Statistics**: test top-1 = mean over seeds ± half-width of its {100 * (1 - stats.ALPHA):.0f}% "
+             "interval, counting seed-to-seed variance and the test set's sampling error (a random-effects "
+             "variance with Welch-Satterthwaite t; models compared image by image on the shared test set, seeds "
+             "unpaired). Δ = difference to the leader (the best mean among tested models) with its interval; p = "
+             "two-sided, Holm-adjusted over every pair of tested models. Rank = 1 + the number of models "
+             f"significantly better at {stats.ALPHA} (made monotone in the mean); `=k` marks a shared rank. "
+             "P(leader > it) = the chance that a leader's seed scores above this model's (ties count half). A model "
+             "with one finished seed is untested (its seed variance is unknown). NLL, ECE (15 equal-width "
+             "confidence bins) and Brier score: means over seeds. See README, \"Reading a leaderboard\".",
+             "- **Costs**: medians over seeds: params and forward GFLOPs per image, training images/s (median step "
+             "time inside fit), batch-1 inference latency, peak memory (host RSS on CPU), wall time per run."]
     return "\n".join(line for line in lines)
 
 
@@ -209,10 +271,66 @@ def _protocol(runs: pd.DataFrame) -> str:
     return "Per model: " + "; ".join(parts) + "."
 
 
+def power_statement(runs: pd.DataFrame, saved: dict[str, dict]) -> str:
+    """What this dataset's comparison can resolve: the smallest true difference it detects with 80% power, for
+    its seeds and observed spreads (and how `report --seeds-needed` answers for a given difference)."""
+    power = _power_inputs(runs, saved)
+    if power is None:
+        return ""
+    seed_sd, image_variance, seeds, pairs = power
+    smallest = stats.resolvable_difference(seed_sd, image_variance, seeds, pairs)
+    test = (f"a test-set share of ±{100 * math.sqrt(image_variance):.2f} points on a difference"
+            if image_variance else "no test-set share (no predictions saved)")
+    return (f"Power: with {seeds} seeds per model, a seed SD of {100 * seed_sd:.2f} points and {test}, this "
+            f"comparison resolves differences of {100 * smallest:.2f} points or more ({100 * stats.POWER:.0f}% power, "
+            f"two-sided {stats.ALPHA}, Bonferroni over {pairs} pair(s)); `benchbench report RESULTS --seeds-needed "
+            "POINTS` says how many seeds a smaller one needs.")
+
+
+def _power_inputs(runs: pd.DataFrame, saved: dict[str, dict]) -> tuple[float, float, int, int] | None:
+    """(pooled seed SD, median test-set variance of a difference, median seeds, pairs) over the tested models
+    of one dataset; None when fewer than two models are tested."""
+    done = runs[(runs["status"] == "done") & np.isfinite(pd.to_numeric(runs["test_top1"], errors="coerce"))]
+    groups = [own for _, own in done.groupby("model", sort=False) if len(own) >= 2]
+    if len(groups) < 2:
+        return None
+    dof = sum(len(g) - 1 for g in groups)
+    seed_sd = math.sqrt(sum((len(g) - 1) * g["test_top1"].var(ddof=1) for g in groups) / dof)
+    correct = [_correct(g.sort_values("seed"), saved) for g in groups]
+    shares = [np.var(a.mean(0) - b.mean(0), ddof=1) / a.shape[1]
+              for i, a in enumerate(correct) for b in correct[i + 1:]
+              if a is not None and b is not None and a.shape[1] == b.shape[1]]
+    pairs = len(groups) * (len(groups) - 1) // 2
+    return seed_sd, float(np.median(shares)) if shares else 0.0, int(np.median([len(g) for g in groups])), pairs
+
+
+def seeds_needed(results: str | Path, points: float) -> list[str]:
+    """Per dataset of a study's results: how many seeds per model would resolve a true difference of `points`
+    percentage points, at this study's observed spreads (`benchbench report --seeds-needed`)."""
+    if not (math.isfinite(points) and points > 0):
+        raise ValueError(f"--seeds-needed must be a positive number of percentage points, got {points:g}")
+    name, directory = load(results)
+    runs, _ = _read_runs(directory / "runs.csv")
+    saved = _predictions(directory, _records(directory))
+    lines = []
+    for dataset, own in runs.groupby("dataset", sort=False):
+        power = _power_inputs(own, saved)
+        if power is None:
+            lines.append(f"{dataset}: fewer than two models with two finished seeds: no spread to plan from")
+            continue
+        seed_sd, image_variance, seeds, pairs = power
+        needed = stats.seeds_needed(points / 100, seed_sd, image_variance, pairs)
+        lines.append(f"{dataset}: {points:g} points needs {needed} seeds per model (now {seeds})" if needed else
+                     f"{dataset}: {points:g} points is beyond any number of seeds: the test set's own sampling "
+                     f"error (±{100 * math.sqrt(image_variance):.2f} points) is too large: test on more images")
+    return [f"{name}: seeds per model for {stats.POWER:.0%} power (two-sided {stats.ALPHA}, Bonferroni over the pairs)",
+            *lines]
+
+
 def _notes(rows: pd.DataFrame) -> str:
     notes = []
     if (rows["n"] == 1).any():
-        notes.append("Models with one finished seed have no interval and cannot be tested against the leader.")
+        notes.append("Models with one finished seed are untested: no interval, no test, no rank.")
     if (rows["not_done"] != "").any():
         notes.append("Unfinished seeds are listed, not averaged: their means cover the finished seeds only.")
     return " ".join(notes)
@@ -276,6 +394,34 @@ def _figures(dataset: str, runs: pd.DataFrame, board: pd.DataFrame, records: lis
         ax.tick_params(axis="x", rotation=20)
         figures.append(_save(fig, folder, f"seeds{suffix}.png", f"{dataset}: per-seed test top-1"))
     return figures
+
+
+def _reliability(dataset: str, runs: pd.DataFrame, board: pd.DataFrame, saved: dict[str, dict],
+                 folder: Path) -> list:
+    """The reliability diagram: per model, accuracy against confidence in the ECE's bins, every seed's test
+    predictions pooled; the diagonal is perfect calibration."""
+    import matplotlib.pyplot as plt
+
+    done = runs[runs["status"] == "done"]
+    curves = []
+    for model in board["model"]:
+        pooled = [saved[r] for r in done[done["model"] == model].get("run_id", []) if r in saved]
+        if pooled:
+            table = predictions.reliability(np.concatenate([a["p_max"] for a in pooled]),
+                                            np.concatenate([predictions.correct(a) for a in pooled]))
+            curves.append((model, table))
+    if not curves:
+        return []
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 100], [0, 100], ":", color="grey", label="perfectly calibrated")
+    for model, table in curves:
+        used = table["count"] > 0
+        ax.plot(100 * table["confidence"][used], 100 * table["accuracy"][used], "-o", markersize=4, label=model)
+    ax.set_xlabel("confidence (%): the top class's probability")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{dataset}: reliability ({predictions.ECE_BINS} bins, seeds pooled)")
+    ax.legend(fontsize=8, loc="upper left")
+    return [_save(fig, folder, f"reliability_{dataset}.png", f"{dataset}: reliability diagram")]
 
 
 def _save(fig, folder: Path, name: str, title: str) -> tuple[str, str]:

@@ -47,3 +47,26 @@ def test_console_script_is_installed():
     script = shutil.which("benchbench") or str(Path(sys.executable).parent / "benchbench")
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "models" in result.stdout
+
+
+def test_sigterm_inside_a_finalizer_still_stops_the_command_without_a_traceback():
+    """A signal that lands in a weakref callback (SQLAlchemy's registry cleans up in one) cannot propagate from
+    there; console re-sends it, so it stops the command at the next line instead of printing a traceback."""
+    code = """if True:
+        import os, signal, sys, time, weakref
+        from benchbench import console
+        console.stop_on_sigterm()
+        class Thing: pass
+        thing = Thing()
+        ref = weakref.ref(thing, lambda _: os.kill(os.getpid(), signal.SIGTERM) or sum(range(1000)))
+        try:
+            del thing
+            start = time.monotonic()
+            while time.monotonic() - start < 5:
+                pass
+            print("still running")
+        except console.Terminated:
+            print("terminated")
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "terminated" and result.stderr == "", result.stderr

@@ -3,6 +3,7 @@ markdown as GitHub renders it, and a report built from real (tiny) runs."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -11,13 +12,13 @@ import pytest
 from markdown_it import MarkdownIt
 from scipy import stats
 
-from benchbench import cli
+from benchbench import cli, predictions
 from benchbench.report import leaderboard, markdown_table, pareto_front
-from benchbench.stats import paired_p_value, t_interval
 from support.studies import write_study
 
 COST = {"params": 1e6, "gflops": 0.1, "train_images_per_second": 100.0, "inference_latency_ms": 5.0,
-        "peak_memory_mb": 900.0, "wall_seconds": 60.0, "test_top5": 1.0}
+        "peak_memory_mb": 900.0, "wall_seconds": 60.0, "test_top5": 1.0, "test_nll": 0.5, "test_ece": 0.05,
+        "test_brier": 0.2}
 
 
 def runs(rows) -> pd.DataFrame:
@@ -48,25 +49,6 @@ def html_tables(markdown: str) -> list[list[list[str]]]:
     return tables
 
 
-@pytest.mark.parametrize("values", [[0.9, 0.92, 0.95], [0.5, 0.7], [0.81, 0.8, 0.83, 0.79, 0.9]])
-def test_t_interval_matches_scipy(values):
-    mean, half = t_interval(values)
-    low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
-    assert mean == pytest.approx(np.mean(values)) and half == pytest.approx((high - low) / 2)
-
-
-def test_one_value_has_no_interval_and_no_test():
-    assert t_interval([0.9]) == (0.9, None)
-    assert paired_p_value([0.9], [0.8]) is None
-
-
-def test_paired_p_value_matches_scipy_and_handles_constant_differences():
-    a, b = [0.90, 0.93, 0.91, 0.95], [0.88, 0.90, 0.92, 0.91]
-    assert paired_p_value(a, b) == pytest.approx(stats.ttest_rel(a, b).pvalue)
-    assert paired_p_value([0.9, 0.8], [0.9, 0.8]) == 1.0  # identical: nothing to tell apart
-    assert paired_p_value([0.9, 0.8], [0.8, 0.7]) == 0.0  # the same gap on every seed
-
-
 def test_ties_missing_seeds_single_seeds_and_several_datasets():
     frame = runs([
         ("digits", "vit_a", 0, "done", 0.95), ("digits", "vit_a", 1, "done", 0.96),
@@ -83,13 +65,16 @@ def test_ties_missing_seeds_single_seeds_and_several_datasets():
     ])
     board = leaderboard(frame)
     digits = board[board["dataset"] == "digits"].set_index("model")
-    assert digits.loc["vit_a", "rank"] == 1 and not digits.loc["vit_a", "tied"]
-    assert digits.loc["shift_b", "rank"] == 1 and digits.loc["shift_b", "tied"]
-    expected_p = stats.ttest_rel([0.96, 0.93, 0.95], [0.95, 0.96, 0.94]).pvalue
-    assert digits.loc["shift_b", "p_vs_leader"] == pytest.approx(expected_p)
+    assert digits.loc["vit_a", "rank"] == 1 and digits.loc["vit_a", "shared"]
+    assert digits.loc["shift_b", "rank"] == 1 and digits.loc["shift_b", "shared"]  # not separable: a shared rank
+    welch = stats.ttest_ind([0.95, 0.96, 0.94], [0.96, 0.93, 0.95], equal_var=False).pvalue
+    assert digits.loc["shift_b", "p_vs_leader"] == pytest.approx(welch)  # Holm's last step: the largest p stays
+    assert digits.loc["shift_b", "p_leader_better"] == pytest.approx(5 / 9)  # 4 wins and 2 ties of 9 seed pairs
     assert digits.loc["cnn_c", "rank"] == 3 and digits.loc["cnn_c", "n"] == 2 and digits.loc["cnn_c", "seeds"] == 3
     assert digits.loc["cnn_c", "not_done"] == "seed 2 failed"
     assert digits.loc["cnn_c", "top1_mean"] == pytest.approx(0.61)  # the finished seeds only
+    assert digits.loc["cnn_c", "diff_vs_leader"] == pytest.approx(0.61 - 0.95)
+    assert pd.isna(digits.loc["mobile_d", "rank"]) and not digits.loc["mobile_d", "tested"]  # one seed: untested
     assert pd.isna(digits.loc["mobile_d", "top1_ci95"]) and pd.isna(digits.loc["mobile_d", "p_vs_leader"])
     cifar = board[board["dataset"] == "cifar10"].set_index("model")
     assert cifar.loc["cnn_c", "rank"] == 1 and cifar.loc["vit_a", "rank"] == 2  # ranked per data set
@@ -97,9 +82,43 @@ def test_ties_missing_seeds_single_seeds_and_several_datasets():
     table = markdown_table(board[board["dataset"] == "digits"])
     (rendered,) = html_tables(table)
     assert rendered[0][:4] == ["rank", "model", "family", "test top-1 % (mean ± 95% CI)"]
-    assert [row[0] for row in rendered[1:]] == ["1", "=1", "3", "4"] and len({len(r) for r in rendered}) == 1
+    assert [row[0] for row in rendered[1:]] == ["=1", "=1", "3", "untested"] and len({len(r) for r in rendered}) == 1
     assert rendered[1][3] == "95.00 ± 2.48 (n=3)" and rendered[4][3] == "50.00 (n=1, no interval)"
+    assert rendered[1][4] == "leader" and rendered[3][4].startswith("-34.00 ± ")
     assert rendered[3][-1] == "seed 2 failed"
+
+
+def test_ranks_are_monotone_in_the_mean_for_the_hand_made_study():
+    """A model 0.1 point behind the leader on every seed, and one 1.0 point behind with a large spread: ranks
+    follow the means (before, constant paired differences gave the first p = 0 and rank 2 below the second)."""
+    frame = runs([("d", "vit_a", s, "done", v) for s, v in enumerate([0.850, 0.860, 0.855])]
+                 + [("d", "vit_b", s, "done", v - 0.001) for s, v in enumerate([0.850, 0.860, 0.855])]
+                 + [("d", "vit_c", s, "done", v) for s, v in enumerate([0.900, 0.780, 0.840])])
+    board = leaderboard(frame)
+    assert list(board["model"]) == ["vit_a", "vit_b", "vit_c"]
+    assert list(board["rank"]) == sorted(board["rank"]) and board["top1_mean"].is_monotonic_decreasing
+
+
+def test_predictions_pair_models_image_by_image():
+    """With saved predictions, the interval counts the test set's error and the comparison pairs the images:
+    two models that differ on 2 of 400 images are not called different, though every seed agrees."""
+    rng = np.random.default_rng(0)
+    base = (rng.random(400) < 0.85)
+    saved, rows = {}, []
+    for model, flip in (("vit_a", 0), ("vit_b", 2)):
+        for seed in range(3):
+            hit = base.copy()
+            hit[:flip] = False
+            hit[400 - 1 - seed] = not hit[400 - 1 - seed]  # a seed-to-seed wobble
+            label = np.zeros(400, dtype=np.int32)
+            top5 = np.where(hit, 0, 1)[:, None].astype(np.int32)
+            saved[f"{model}-{seed}"] = {"label": label, "top5": top5}
+            rows.append({**runs([("d", model, seed, "done", hit.mean())]).iloc[0].to_dict(),
+                         "run_id": f"{model}-{seed}"})
+    board = leaderboard(pd.DataFrame(rows), saved).set_index("model")
+    assert board.loc["vit_b", "rank"] == 1  # tied: 2 images are within the test set's error
+    without = leaderboard(pd.DataFrame(rows)).set_index("model")
+    assert board.loc["vit_a", "top1_ci95"] > without.loc["vit_a", "top1_ci95"]  # the test-set share counts
 
 
 def test_pareto_front():
@@ -127,7 +146,7 @@ def test_report_from_real_runs(tmp_path, capsys):
     markdown = (report / "leaderboard.md").read_text()
     assert "## synthetic" in markdown and "## digits" in markdown  # one leaderboard per data set
     table, digits = html_tables(markdown)
-    assert len(digits) == 4 and digits[1][0] == "1"
+    assert len(digits) == 4 and digits[1][0] in ("1", "=1")
     models = [row[1] for row in table[1:]]
     assert sorted(models) == ["`vit_keras`", "`vit_small`", "`vit_tiny`"]
     failed = table[1 + models.index("`vit_small`")]
@@ -135,7 +154,8 @@ def test_report_from_real_runs(tmp_path, capsys):
     assert sum(row[0] in ("1", "=1") for row in table[1:]) >= 1
     assert "**Environment**" in markdown and "git " in markdown
     assert "Per model: `vit_keras` 2 epochs at 32 px" in markdown
-    for figure in ("accuracy_vs_throughput", "accuracy_vs_params", "learning_curves", "seeds"):
+    assert "Holm-adjusted" in markdown and "Power: with 2 seeds per model" in markdown
+    for figure in ("accuracy_vs_throughput", "accuracy_vs_params", "learning_curves", "seeds", "reliability"):
         for dataset in ("synthetic", "digits"):
             png = report / f"{figure}_{dataset}.png"
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({figure}_{dataset}.png)" in markdown
@@ -144,6 +164,16 @@ def test_report_from_real_runs(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path / "results" / "reported"), "--out", str(tmp_path / "again")]) == 0
     again = (tmp_path / "again" / "reported" / "leaderboard.md").read_text()
     assert html_tables(again) == html_tables(markdown)
+    # Every finished run points to its per-example predictions, from which its metrics are recomputed.
+    (run_dir,) = (tmp_path / "results" / "reported" / "runs").glob("vit_tiny_digits_s0_*")
+    record = json.loads((run_dir / "run.json").read_text())
+    metrics = predictions.metrics(predictions.load(run_dir / record["predictions"]))
+    assert metrics["top1"] == pytest.approx(record["metrics"]["test_top1"], abs=1e-6)
+    assert metrics["top5"] == pytest.approx(record["metrics"]["test_top5"], abs=1e-6)
+    assert [record["metrics"][f"test_{k}"] for k in ("nll", "ece", "brier")] == \
+        [metrics[k] for k in ("nll", "ece", "brier")]
+    assert cli.main(["report", str(tmp_path / "results" / "reported"), "--seeds-needed", "0.5"]) == 0
+    assert "digits: 0.5 points" in capsys.readouterr().out
 
 
 def test_report_of_a_study_never_run_is_a_runtime_error(tmp_path, capsys):

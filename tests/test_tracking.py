@@ -56,6 +56,7 @@ def test_run_logs_config_epochs_and_summary_to_offline_wandb(tmp_path):
     assert summary["best_val_top1"] == pytest.approx(record["metrics"]["best_val_top1"])
     assert summary["params"] == record["params"] and summary["gflops"] == pytest.approx(record["gflops"])
     assert "learning_rate" in summary and "val_top1" in summary
+    assert all(summary[f"test_{k}"] == pytest.approx(record["metrics"][f"test_{k}"]) for k in ("nll", "ece", "brier"))
 
 
 @pytest.mark.slow

@@ -162,7 +162,7 @@ class Checkpointer:
         self.save_seconds = self.last_save - start
 
     def clean_up(self) -> None:
-        """After the record is written: only run.json, state.json and best.weights.h5 remain."""
+        """After the record is written: only run.json, state.json, best.weights.h5 and predictions.npz remain."""
         self.best_path.unlink(missing_ok=True)
         if self.state["checkpoint"]:
             (self.run_dir / self.state["checkpoint"]).unlink(missing_ok=True)

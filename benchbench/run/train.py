@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchbench import io
+from benchbench import io, predictions
 from benchbench.run.checkpoint import Checkpointer
 from benchbench.run.config import RunConfig, validate
 from benchbench.run.recipe import build_training, distribution_strategy, precision_policy
@@ -259,6 +259,7 @@ def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Chec
     io.save_weights(model, run.run_dir / "best.weights.h5")
     test = (model.evaluate(run.evaluation["test"], verbose=0, return_dict=True) if opts.evaluate_test
             else {"top1": None, "top5": None, "loss": None})
+    calibration = _save_predictions(model, run) if opts.evaluate_test else dict.fromkeys(("nll", "ece", "brier"))
     step = timer.median_step_seconds()
     record = {
         "run_id": config.run_name(),
@@ -268,8 +269,10 @@ def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Chec
         "resolved": {"image_size": run.image_size, "augment": run.augment, "splits": run.sizes,
                      "steps_per_epoch": run.steps_per_epoch, "data_dir": run.data_dir},
         "metrics": {"test_top1": test["top1"], "test_top5": test["top5"], "test_loss": test["loss"],
+                    "test_nll": calibration["nll"], "test_ece": calibration["ece"], "test_brier": calibration["brier"],
                     "best_val_top1": state["best_val_top1"], "best_epoch": state["best_epoch"],
                     "history": state["history"]},
+        "predictions": predictions.FILE if opts.evaluate_test else None,
         "stopped_early": state["epoch"] < config.epochs,
         "params": count_params(model),
         "gflops": forward_flops(model, run.image_size) / 1e9,
@@ -284,6 +287,17 @@ def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Chec
     }
     io.write_json(run.run_dir / "run.json", record)
     return record
+
+
+def _save_predictions(model, run: _Prepared) -> dict:
+    """Writes the test set's per-example predictions beside run.json; returns their calibration metrics."""
+    import numpy as np
+
+    logits = model.predict(run.evaluation["test"], verbose=0)
+    labels = np.concatenate([np.argmax(y, axis=-1) for _, y in run.evaluation["test"].as_numpy_iterator()])
+    arrays = predictions.summarise(logits, labels)
+    predictions.save(run.run_dir / predictions.FILE, arrays)
+    return predictions.metrics(arrays)
 
 
 def _summary(record: dict) -> dict:

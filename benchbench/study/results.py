@@ -9,7 +9,8 @@ from benchbench import io
 from benchbench.study.file import Study
 from benchbench.study.queue import Cell
 
-COLUMNS = ["study", "model", "family", "dataset", "seed", "status", "test_top1", "test_top5", "best_val_top1",
+COLUMNS = ["study", "model", "family", "dataset", "seed", "status", "test_top1", "test_top5", "test_nll", "test_ece",
+           "test_brier", "best_val_top1",
            "params", "gflops", "train_images_per_second", "inference_latency_ms", "peak_memory_mb", "wall_seconds",
            "epochs", "image_size", "config_hash", "run_id", "error"]
 
@@ -25,7 +26,8 @@ def row(study: str, cell: Cell) -> dict:
     record = cell.record
     if record:
         metrics = record["metrics"]
-        values.update({key: metrics[key] for key in ("test_top1", "test_top5", "best_val_top1")})
+        values.update({key: metrics.get(key) for key in ("test_top1", "test_top5", "test_nll", "test_ece", "test_brier",
+                                                         "best_val_top1")})
         values.update({key: record.get(key) for key in ("params", "gflops", "train_images_per_second",
                                                         "inference_latency_ms", "peak_memory_mb", "wall_seconds")})
         values["image_size"] = record["resolved"]["image_size"]

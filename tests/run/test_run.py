@@ -54,7 +54,9 @@ def test_run_writes_a_complete_record(reference):
     assert record["peak_memory_mb"] > 0 and record["wall_seconds"] > 0
     env = record["environment"]
     assert env["backend"] == "tensorflow" and env["keras"] and env["tensorflow"] and env["git_commit"]
-    assert sorted(p.name for p in run_dir(out).iterdir()) == ["best.weights.h5", "run.json", "state.json"]
+    assert sorted(p.name for p in run_dir(out).iterdir()) == ["best.weights.h5", "predictions.npz", "run.json",
+                                                               "state.json"]
+    assert record["predictions"] == "predictions.npz" and 0 <= record["metrics"]["test_ece"] <= 1
 
 
 @pytest.mark.slow

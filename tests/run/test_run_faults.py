@@ -110,7 +110,8 @@ def test_a_damaged_run_is_set_aside_and_starts_again(interrupted, tmp_path, caps
     assert [h["epoch"] for h in record["metrics"]["history"]] == [1, 2]  # both epochs trained afresh
     (aside,) = run_dir.glob("damaged-*")
     assert (aside / "state.json").exists() and (aside / "epoch0001.npz").exists()
-    assert sorted(p.name for p in run_dir.iterdir() if p != aside) == ["best.weights.h5", "run.json", "state.json"]
+    assert sorted(p.name for p in run_dir.iterdir() if p != aside) == ["best.weights.h5", "predictions.npz",
+                                                                       "run.json", "state.json"]
 
 
 def test_a_diverging_run_stops_and_fails_with_nan_loss(tmp_path):

@@ -126,6 +126,8 @@ def test_search_runs_its_trials_and_confirms_the_best(search):
     confirmed = pd.read_csv(search / "tune-vit_tiny-synthetic" / "confirm.csv")
     assert list(confirmed["rank"]) == [1, 2] and (confirmed["seeds"] == 2).all()
     assert confirmed["confirmed_test_top1_ci95"].notna().all() and confirmed["optimism_gap"].notna().all()
+    # The intervals count the test set's share too: every confirmation run saved its predictions.
+    assert len(list((search / "tune-vit_tiny-synthetic-confirm" / "runs").glob("*/predictions.npz"))) == 4
     runs = pd.read_csv(search / "tune-vit_tiny-synthetic-confirm" / "runs.csv")  # ordinary runs, for leaderboards
     assert len(runs) == 4 and set(runs["seed"]) == {1, 2} and set(runs["status"]) == {"done"}
     assert runs["test_top1"].notna().all()
