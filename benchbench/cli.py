@@ -131,7 +131,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     model_info(args.model)
     config = bench.BenchConfig(args.model, image_size=args.image_size, batch_size=args.batch_size,
                                precision=args.precision, jit=args.jit, steps=args.steps,
-                               model_args=bench.parse_model_sets(args.set), profile=args.profile)
+                               model_args=bench.parse_model_sets(args.set), profile=args.profile,
+                               peak_gflops=args.peak_gflops)
     record = bench.bench_repeated(config, args.repeats or 1)
     print(json.dumps(record) if args.json else bench.record_markdown(record))
     return 0
@@ -234,6 +235,7 @@ def _add_bench(sub) -> None:
     bench.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                        help="a model option, e.g. --set dropout=0 (repeatable)")
     bench.add_argument("--profile", action="store_true", help="also print the training step's time by op type")
+    bench.add_argument("--peak-gflops", type=float, help="MFU's denominator, e.g. a datasheet peak (default: measured)")
     bench.add_argument("--json", action="store_true", help="print the record as JSON")
     bench.add_argument("--overhead", action="store_true",
                        help="only the runner-overhead measurement (the demo's ShiftViT cell, bare fit vs runner)")

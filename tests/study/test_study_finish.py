@@ -27,7 +27,7 @@ def assert_complete(results, reports, name: str, cells: int) -> None:
     assert len(pd.read_csv(report / "leaderboard.csv")) == 1 and len(pd.read_csv(report / "runs.csv")) == cells
     assert sorted(p.name for p in report.glob("*.png")) == [f"{stem}_synthetic.png" for stem in
                                                             ("accuracy_vs_params", "accuracy_vs_throughput",
-                                                             "learning_curves", "seeds")]
+                                                             "learning_curves", "reliability", "seeds")]
     leftovers = [p for folder in (results, reports) for p in folder.rglob(".tmp*")]
     assert leftovers == []
 
