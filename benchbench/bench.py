@@ -99,7 +99,7 @@ def bench(config: BenchConfig, peak: float | None = None) -> dict:
         StepTimer,
         environment,
         forward_flops,
-        inference_latency_ms,
+        inference_speed,
         peak_memory,
         reset_peak_memory,
     )
@@ -126,8 +126,7 @@ def bench(config: BenchConfig, peak: float | None = None) -> dict:
                   shuffle=False)
         step = timer.median_step_seconds()
         profile = _profile(model, data, config.steps) if config.profile else None
-        infer = _median_seconds(lambda: model.predict_on_batch(x), warmup=2, repeats=5)
-        latency = inference_latency_ms(model, size)
+        inference = inference_speed(model, size, config.batch_size)
         memory = peak_memory()
         params = count_params(model)
     peak = peak or (config.peak_gflops * 1e9 if config.peak_gflops else peak_flops(config.precision))
@@ -135,7 +134,8 @@ def bench(config: BenchConfig, peak: float | None = None) -> dict:
     return {**dataclasses.asdict(config), "image_size": size, "num_classes": classes, "family": entry.family,
             "reference_image_size": entry.image_size,
             "params": params, "gflops": flops / 1e9, "train_step_seconds": step, "train_images_per_second": train_ips,
-            "inference_images_per_second": config.batch_size / infer, "latency_ms": latency, **memory,
+            "inference_images_per_second": inference["inference_images_per_second"],
+            "latency_ms": inference["inference_latency_ms"], **memory,
             "peak_gflops": peak / 1e9, "mfu": 3 * flops * train_ips / peak, "host": socket.gethostname(),
             "model_args": dict(config.model_args), "profile": profile, "environment": environment()}
 
@@ -144,17 +144,6 @@ def _profile(model, data, steps: int) -> list[dict]:
     from benchbench.measure import profile_op_types
 
     return profile_op_types(lambda: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0), steps)
-
-
-def _median_seconds(fn, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_repeated(config: BenchConfig, repeats: int) -> dict:
@@ -414,7 +403,9 @@ def write_suite(suite: dict, folder) -> Path:
             f"Each configuration measured in {repeats} fresh process(es); the row is the median one, the range "
             "is over the processes. Training: median step time inside one `fit` on in-memory random images after "
             "3 warm-up steps; MFU = 3 x forward FLOPs x train img/s / peak, the peak being the best 2048^2 / "
-            "4096^2 matmul of the same precision measured in the same process. Targets: issue 7 (family MFU in "
+            "4096^2 matmul of the same precision measured in the same process. Inference: forward passes chained "
+            "in one compiled loop (no Python dispatch per pass), batch-1 latency and throughput at the batch size. "
+            "Targets: issue 7 (family MFU in "
             "fp32, bf16 speed-up).\n\n" + suite_markdown(records) + "\n\n"
             "## Input pipeline\n\n"
             "Steady-state images per second of the training pipeline (shuffle, the data set's augmentation, "

@@ -4,8 +4,9 @@ markdown, seaborn draws.
 Per dataset, one row per model, ordered by rank then mean: test top-1 with a 95% interval counting seed and
 test-set variance, the difference to the leader with its interval, the Holm-adjusted p-value and the
 probability that a leader's seed beats this model's (benchbench.stats says what each assumes); calibration
-(NLL, ECE, Brier) and the cost columns measured by the runs. Failed or missing seeds are listed, never averaged
-away; a model with one finished seed is shown untested.
+(NLL, ECE, Brier) and the cost columns (per model from a fresh-process probe where the study ran one,
+benchbench/run/costs.py; training speed from the runs, labelled with the cells sharing their machine). Failed
+or missing seeds are listed, never averaged away; a model with one finished seed is shown untested.
 """
 
 from __future__ import annotations
@@ -19,26 +20,35 @@ import numpy as np
 import pandas as pd
 
 from benchbench import io, predictions, stats
+from benchbench.run import costs as run_costs
 
-COSTS = ("params", "gflops", "train_images_per_second", "inference_latency_ms", "peak_memory_mb", "wall_seconds")
+COSTS = ("params", "gflops", "train_images_per_second", "inference_latency_ms", "inference_images_per_second",
+         "peak_memory_mb", "wall_seconds")
+# The costs of the model alone: from the study's fresh-process probe of its configuration when there is one.
+PROBED = ("params", "gflops", "inference_latency_ms", "inference_images_per_second", "peak_memory_mb")
+# Columns runs.csv gained later: read when present, silently "–" when not.
+OPTIONAL = ("inference_images_per_second", "host_workers", "costs_key")
 CALIBRATION = ("test_nll", "test_ece", "test_brier")
 # NaN for a model with no finished seed (or, for the comparison columns, no test against the leader).
 MEASURED = ("top1_mean", "top1_ci95", "top5_mean", "diff_vs_leader", "diff_ci95", "p_vs_leader", "p_leader_better",
             *(f"{c}_{s}" for c in CALIBRATION for s in ("mean", "ci95")), *COSTS)
 # What a report needs of runs.csv (study/results.py writes more).
 NEEDED = ("model", "family", "dataset", "seed", "status", "test_top1", "test_top5", *CALIBRATION, "epochs",
-          "image_size", *COSTS)
+          "image_size", *(c for c in COSTS if c not in OPTIONAL))
 
 
-def leaderboard(runs: pd.DataFrame, saved: dict[str, dict] | None = None) -> pd.DataFrame:
+def leaderboard(runs: pd.DataFrame, saved: dict[str, dict] | None = None,
+                costs: dict[str, dict] | None = None) -> pd.DataFrame:
     """One row per (dataset, model), ranked within each dataset (see benchbench.stats). `saved` maps run ids to
     their predictions (benchbench.predictions): with them the intervals count the test set's sampling error,
-    and models are compared image by image."""
-    boards = [_board(dataset, cells, saved or {}) for dataset, cells in runs.groupby("dataset", sort=False)]
+    and models are compared image by image. `costs` maps costs keys to fresh-process probes (run/costs.py)."""
+    runs = runs.assign(**{c: float("nan") for c in OPTIONAL if c not in runs})
+    boards = [_board(dataset, cells, saved or {}, costs or {})
+              for dataset, cells in runs.groupby("dataset", sort=False)]
     return pd.concat(boards, ignore_index=True) if boards else pd.DataFrame(columns=["dataset"])
 
 
-def _board(dataset: str, cells: pd.DataFrame, saved: dict[str, dict]) -> pd.DataFrame:
+def _board(dataset: str, cells: pd.DataFrame, saved: dict[str, dict], costs: dict[str, dict]) -> pd.DataFrame:
     # A cell counts only with a finite test accuracy: "done" with none (a hand-edited or foreign runs.csv) is
     # listed as missing its result, never ranked.
     usable = (cells["status"] == "done") & np.isfinite(pd.to_numeric(cells["test_top1"], errors="coerce"))
@@ -49,7 +59,8 @@ def _board(dataset: str, cells: pd.DataFrame, saved: dict[str, dict]) -> pd.Data
         missing = own[~usable[own.index]]
         scores.append(stats.Scores.of(finished["test_top1"], _correct(finished, saved)))
         row = {"dataset": dataset, "model": model, "family": own["family"].iloc[0], "n": len(finished),
-               "seeds": len(own), **dict.fromkeys(MEASURED, float("nan")),
+               "seeds": len(own), **dict.fromkeys(MEASURED, float("nan")), "host_workers": float("nan"),
+               "costs_source": None,
                "not_done": ", ".join(f"seed {s} {'no result' if st == 'done' else st}"
                                      for s, st in zip(missing["seed"], missing["status"]))}
         if len(finished):
@@ -61,10 +72,22 @@ def _board(dataset: str, cells: pd.DataFrame, saved: dict[str, dict]) -> pd.Data
                 if len(values):
                     row[f"{column}_mean"], half = stats.t_interval(values)
                     row[f"{column}_ci95"] = float("nan") if half is None else half
-            for column in COSTS:
-                row[column] = float(finished[column].median())
+            row.update(_costs(finished, costs))
         rows.append(row)
     return _ranked(pd.DataFrame(rows), scores)
+
+
+def _costs(finished: pd.DataFrame, costs: dict[str, dict]) -> dict:
+    """Medians over the finished seeds; the model-alone columns from the configuration's fresh-process probe
+    when there is one (then costs_source says so), and the most cells that shared a machine while training."""
+    row = {column: float(pd.to_numeric(finished[column], errors="coerce").median()) for column in COSTS}
+    row["host_workers"] = float(pd.to_numeric(finished["host_workers"], errors="coerce").max())
+    keys = finished["costs_key"].dropna().unique()
+    probe = costs.get(keys[0]) if len(keys) == 1 else None
+    row["costs_source"] = "fresh process" if probe else "in run"
+    if probe:
+        row.update({column: float(probe[column]) for column in PROBED if probe.get(column) is not None})
+    return row
 
 
 def _ranked(board: pd.DataFrame, scores: list) -> pd.DataFrame:
@@ -125,12 +148,21 @@ def markdown_table(board: pd.DataFrame) -> str:
                      _num(100 * r["top5_mean"], ".2f"), _num(r["test_nll_mean"], ".3f"),
                      _num(100 * r["test_ece_mean"], ".2f"), _num(r["test_brier_mean"], ".3f"),
                      _num(r["params"] / 1e6, ".2f"), _num(r["gflops"], ".3f"),
-                     _num(r["train_images_per_second"], ".0f"), _num(r["inference_latency_ms"], ".1f"),
-                     _num(r["peak_memory_mb"], ".0f"), _num(r["wall_seconds"], ".0f"), r["not_done"] or "–"])
+                     _train_speed(r), _num(r["inference_latency_ms"], ".2f"),
+                     _num(r["inference_images_per_second"], ".0f"),
+                     _num(r["peak_memory_mb"], ".0f") + (" †" if r["costs_source"] == "in run" else ""),
+                     _num(r["wall_seconds"], ".0f"), r["not_done"] or "–"])
     headers = ["rank", "model", "family", "test top-1 % (mean ± 95% CI)", "Δ vs leader (points)", "p (Holm)",
                "P(leader > it)", "top-5 %", "NLL", "ECE %", "Brier", "params (M)", "GFLOPs", "train img/s",
-               "latency (ms)", "peak mem (MB)", "wall (s)", "not finished"]
+               "latency (ms)", "infer img/s", "peak mem (MB)", "wall (s)", "not finished"]
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _train_speed(r) -> str:
+    """Training images/s, with how many of the study's cells shared the machine when more than one did."""
+    speed = _num(r["train_images_per_second"], ".0f")
+    shared = r.get("host_workers")
+    return speed if pd.isna(shared) or shared <= 1 or speed == "–" else f"{speed} ({int(shared)} sharing)"
 
 
 def _signed(value, half) -> str:
@@ -174,7 +206,8 @@ def write_report(results: str | Path, out: str | Path = "reports") -> Path:
     records = _records(directory)
     saved = _predictions(directory, records)
     target = Path(out) / name
-    board = leaderboard(runs, saved) if len(runs) else pd.DataFrame(columns=["dataset"])
+    board = leaderboard(runs, saved, run_costs.read_all(directory / "costs")) if len(runs) else \
+        pd.DataFrame(columns=["dataset"])
     with io.atomic_dir(target) as tmp:  # readers, and other workers writing it too, never see half a report
         sections = [_header(name, directory, runs, records)]
         if absent:
@@ -256,8 +289,14 @@ def _header(name: str, directory: Path, runs: pd.DataFrame, records: list[dict])
              "P(leader > it) = the chance that a leader's seed scores above this model's (ties count half). A model "
              "with one finished seed is untested (its seed variance is unknown). NLL, ECE (15 equal-width "
              "confidence bins) and Brier score: means over seeds. See README, \"Reading a leaderboard\".",
-             "- **Costs**: medians over seeds: params and forward GFLOPs per image, training images/s (median step "
-             "time inside fit), batch-1 inference latency, peak memory (host RSS on CPU), wall time per run."]
+             "- **Costs**: params, forward GFLOPs per image, inference latency (batch 1) and throughput (the "
+             "study's batch size) from forward passes chained in one compiled loop (no Python dispatch), and peak "
+             "memory (host RSS on CPU, GPU memory on a GPU) of training steps at the study's batch size: each "
+             "measured once per model configuration in a fresh process (costs/, benchbench/run/costs.py), so no "
+             "figure depends on what ran before it; † marks a model measured inside its run's long-lived worker "
+             "instead (the study ran with costs = \"in_run\"). Training images/s: median step time inside the runs' "
+             "fit, median over seeds, with the number of the study's cells that shared the machine meanwhile when "
+             "more than one did (\"2 sharing\": the cores were split). Wall: seconds per run, median over seeds."]
     return "\n".join(line for line in lines)
 
 

@@ -250,7 +250,7 @@ def _fit(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Checkpoin
 
 
 def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Checkpointer, timer) -> dict:
-    from benchbench.measure import environment, forward_flops, inference_latency_ms, peak_memory
+    from benchbench.measure import environment, forward_flops, inference_speed, peak_memory
     from benchbench.models import count_params
 
     final_start = time.time()
@@ -278,7 +278,7 @@ def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Chec
         "gflops": forward_flops(model, run.image_size) / 1e9,
         "train_images_per_second": config.batch_size / step if step else None,
         "train_step_seconds_median": step,
-        "inference_latency_ms": inference_latency_ms(model, run.image_size),
+        **inference_speed(model, run.image_size, config.batch_size),
         **peak_memory(),
         "wall_seconds": checkpoint.wall_seconds(),
         "timing_seconds": {**checkpoint.timing, "final": time.time() - final_start},
@@ -305,4 +305,4 @@ def _summary(record: dict) -> dict:
     return {**{k: v for k, v in record["metrics"].items() if k != "history" and v is not None},
             "stopped_early": record["stopped_early"],
             **{k: record[k] for k in ("params", "gflops", "train_images_per_second", "inference_latency_ms",
-                                      "peak_memory_mb", "wall_seconds")}}
+                                      "inference_images_per_second", "peak_memory_mb", "wall_seconds")}}

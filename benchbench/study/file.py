@@ -9,6 +9,7 @@
     learning_rate = 1e-3
     [overrides.vit_tiny]              # per model: run config fields and "model.<option>" keys
     "model.depth" = 6
+    costs = "fresh_process"           # cost columns measured once per model in a fresh process, or "in_run"
     [tracking]
     backend = "wandb"                 # or "none"
     [tune]                            # optional: tune every model first, then compare the tuned ones
@@ -33,7 +34,8 @@ from benchbench.run.config import RunConfig, check_model, validate, with_overrid
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # study names become folder names and W&B groups
 SHORTCUTS = ("epochs", "batch_size", "image_size")
 TOP_LEVEL = {"name": str, "description": str, "datasets": list, "models": list, "seeds": list, "recipe": dict,
-             "overrides": dict, "tracking": dict, "tune": dict, **{key: int for key in SHORTCUTS}}
+             "overrides": dict, "tracking": dict, "tune": dict, "costs": str, **{key: int for key in SHORTCUTS}}
+COSTS = ("fresh_process", "in_run")  # see benchbench/run/costs.py
 TRACKING = {"backend": str}
 TUNE = {"trials": int, "epochs": int, "pruner": str, "space": dict}
 
@@ -61,6 +63,7 @@ class Study:
     tracking: str = "wandb"
     description: str = ""
     tune: TuneSpec | None = None
+    costs: str = "in_run"  # "fresh_process": probe each model configuration (study files default to it)
 
 
 def load_study(path: str | Path, *, check_models: bool = True) -> Study:
@@ -131,8 +134,11 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
                 check_model(config)
             except ValueError as error:
                 fail(f"overrides.{config.model}" if config.model in overrides else "models", str(error))
+    costs = data.get("costs", "fresh_process")
+    if costs not in COSTS:
+        fail("costs", f"must be one of {', '.join(map(repr, COSTS))}, got {short(costs)}")
     return Study(name=data["name"], path=path, cells=tuple(cells), tracking=backend,
-                 description=data.get("description", ""), tune=tune)
+                 description=data.get("description", ""), tune=tune, costs=costs)
 
 
 def _tune_spec(fail, table: dict | None, models: list) -> TuneSpec | None:

@@ -138,6 +138,13 @@ class Queue:
             return trial_id, trial
         return None
 
+    def running_on_this_host(self) -> int:
+        """How many of this study's cells are running on this machine (this worker's own included)."""
+        from optuna.trial import TrialState
+
+        host = f"{socket.gethostname()}:"
+        return sum(str(t.user_attrs.get("worker", "")).startswith(host) for t in self._trials((TrialState.RUNNING,)))
+
     def complete(self, trial_id: int, record: dict) -> bool:
         """Stores the record and completes the trial; False if another worker gave up on it meanwhile."""
         from optuna.exceptions import UpdateFinishedTrialError

@@ -11,25 +11,29 @@ from benchbench.study.queue import Cell
 
 COLUMNS = ["study", "model", "family", "dataset", "seed", "status", "test_top1", "test_top5", "test_nll", "test_ece",
            "test_brier", "best_val_top1",
-           "params", "gflops", "train_images_per_second", "inference_latency_ms", "peak_memory_mb", "wall_seconds",
-           "epochs", "image_size", "config_hash", "run_id", "error"]
+           "params", "gflops", "train_images_per_second", "host_workers", "inference_latency_ms",
+           "inference_images_per_second", "peak_memory_mb", "wall_seconds",
+           "epochs", "image_size", "config_hash", "costs_key", "run_id", "error"]
 
 
 def row(study: str, cell: Cell) -> dict:
     """One runs.csv row: the cell's identity, state and, when done, its measured results."""
     from benchbench.models import model_info
+    from benchbench.run import costs
 
     config = cell.config
     values = {"study": study, "model": config.model, "family": model_info(config.model).family,
               "dataset": config.dataset, "seed": config.seed, "status": cell.status, "epochs": config.epochs,
-              "config_hash": config.hash(), "run_id": config.run_name(), "error": cell.error}
+              "config_hash": config.hash(), "costs_key": costs.key(config), "run_id": config.run_name(),
+              "error": cell.error}
     record = cell.record
     if record:
         metrics = record["metrics"]
         values.update({key: metrics.get(key) for key in ("test_top1", "test_top5", "test_nll", "test_ece", "test_brier",
                                                          "best_val_top1")})
-        values.update({key: record.get(key) for key in ("params", "gflops", "train_images_per_second",
-                                                        "inference_latency_ms", "peak_memory_mb", "wall_seconds")})
+        values.update({key: record.get(key) for key in ("params", "gflops", "train_images_per_second", "host_workers",
+                                                        "inference_latency_ms", "inference_images_per_second",
+                                                        "peak_memory_mb", "wall_seconds")})
         values["image_size"] = record["resolved"]["image_size"]
     return {column: values.get(column) for column in COLUMNS}
 

@@ -35,10 +35,13 @@ def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, p
         epoch = committed_epoch(runs_dir / config.run_name())
         resumed = f", resuming after epoch {epoch}" if epoch else ""
         echo(f"running  {label}  (trial {trial.number}, run {config.run_name()}{resumed})")
+        sharing = queue.running_on_this_host()
         record = _run_cell(queue, trial_id, config, label, runs_dir=runs_dir, data_dir=data_dir, tracking=tracking,
                            echo=echo)
         if record is None:
             continue
+        # How many cells shared this machine while it trained (at its start or end): its training speed's context.
+        record["host_workers"] = max(sharing, queue.running_on_this_host())
         if queue.complete(trial_id, record):
             finished += 1
             done = sum(cell.status == "done" for cell in queue.cells())
@@ -47,6 +50,17 @@ def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, p
         else:
             echo(f"dropped  {label}: its heartbeat was missed and another worker re-queued it")
     return finished
+
+
+def _probe_costs(config: RunConfig, folder: Path, echo: Callable[[str], None]) -> None:
+    """The model configuration's costs measured in a fresh process, once per study (benchbench/run/costs.py).
+    A failed probe costs the report its clean cost columns (it falls back to the runs' own), not the cell."""
+    from benchbench.run import costs
+
+    try:
+        costs.cached(config, folder)
+    except (RuntimeError, OSError, ValueError) as error:
+        echo(f"warning  {config.model}: no fresh-process costs ({error})")
 
 
 def _next_cell(queue: Queue, poll_seconds: float):
@@ -75,8 +89,10 @@ def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, run
         echo(f"         {label}  epoch {logs['epoch']}/{config.epochs}  loss {logs['loss']:.3f}  "
              f"val top-1 {100 * logs['val_top1']:.1f}%")
 
-    with heartbeat(queue.storage, trial_id):
+    with heartbeat(queue.storage, trial_id):  # the probe too: it takes a while, and the cell is claimed
         try:
+            if queue.study.costs == "fresh_process":
+                _probe_costs(config, runs_dir.parent / "costs", echo)
             return execute(config, out_dir=str(runs_dir), data_dir=data_dir, resume=True, verbose=0,
                            tracking=tracking, group=queue.study.name, on_epoch=on_epoch, sync_hint=False)
         except KeyboardInterrupt:

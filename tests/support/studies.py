@@ -40,16 +40,20 @@ def _table(header: str, values: Mapping) -> list[str]:
 def study_toml(name: str, *, datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
                epochs: int | None = None, batch_size: int | None = None, image_size: int | None = None,
                recipe: Mapping | None = None, overrides: Mapping[str, Mapping] | None = None,
-               tracking: str | None = None, tune: Mapping | None = None) -> str:
+               tracking: str | None = None, tune: Mapping | None = None, costs: str | None = "in_run") -> str:
     """The text of a study file. Top-level settings left None are left out (the study's defaults apply);
     `recipe` becomes [recipe], `overrides` one [overrides.MODEL] table per model (keys such as "model.depth"
     as written), `tracking` the [tracking] backend, `tune` the [tune] table, whose "space" entry (model ->
-    key -> dimension dict) becomes [tune.space.MODEL] tables of inline dimension tables."""
+    key -> dimension dict) becomes [tune.space.MODEL] tables of inline dimension tables. `costs` defaults to
+    "in_run" here, not the product's "fresh_process": the probe costs each model configuration a fresh process
+    (10-20 s), which only the tests of the costs need to pay."""
     lines = [f"name = {_value(name)}", f"datasets = {_value(list(datasets))}", f"models = {_value(list(models))}",
              f"seeds = {_value(list(seeds))}"]
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("image_size", image_size)):
         if value is not None:
             lines.append(f"{key} = {_value(value)}")
+    if costs is not None:
+        lines.append(f"costs = {_value(costs)}")
     if recipe:
         lines += _table("recipe", recipe)
     for model, values in (overrides or {}).items():

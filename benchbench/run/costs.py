@@ -1,0 +1,108 @@
+"""What one model configuration costs, measured in a fresh process: the leaderboard's cost columns.
+
+A run measured inside a long-lived study worker shares its process with the cells before it (its peak memory
+rises with queue order: the allocator keeps what earlier cells freed) and its cores with the other workers. A
+fresh process that builds the model with the run's recipe, takes a few training steps at the run's batch size
+and times compiled inference measures the model alone. It is measured once per model configuration (seeds
+share it), by the first study worker that needs it, and kept in the study's results as costs/<key>.json.
+
+The cores may still be shared with other workers while the probe runs: the study records, per cell, how many of
+its cells ran on the same host (`host_workers`), and the report labels training speed with it.
+
+    python -m benchbench.run.costs '<RunConfig.resolved() as JSON>'   # prints the costs as JSON
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchbench import io
+from benchbench.run.config import RunConfig
+
+STEPS = 3  # training steps before the peak is read: the first builds every buffer, the next reuse them
+TIMEOUT_SECONDS = 1800
+
+
+def key(config: RunConfig) -> str:
+    """Cells that differ only in what cannot change the costs (seed, epochs, learning rate...) share a key."""
+    fields = {name: getattr(config, name) for name in ("model", "dataset", "image_size", "batch_size", "precision",
+                                                       "jit_compile")}
+    digest = hashlib.sha256(json.dumps({**fields, "model_args": config.resolved()["model_args"]},
+                                       sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return f"{config.model}_{digest}"
+
+
+def measure(config: RunConfig) -> dict:
+    """The costs, measured in this process (call it in a fresh one: see `probe`)."""
+    import keras
+    import numpy as np
+
+    from benchbench.data import get_dataset
+    from benchbench.measure import environment, forward_flops, inference_speed, peak_memory, reset_peak_memory
+    from benchbench.models import count_params
+    from benchbench.run.recipe import build_training, precision_policy
+
+    spec = get_dataset(config.dataset)
+    size = config.image_size or spec.default_image_size
+    keras.utils.set_random_seed(config.seed)
+    reset_peak_memory()
+    framework = peak_memory()["peak_memory_mb"]  # interpreter and framework, before the model exists
+    with precision_policy(config.precision):
+        model, _ = build_training(config, spec, size, steps_per_epoch=STEPS)
+        rng = np.random.default_rng(0)
+        x = rng.uniform(0, 255, (config.batch_size, size, size, 3)).astype("float32")
+        y = np.eye(spec.num_classes, dtype="float32")[rng.integers(0, spec.num_classes, config.batch_size)]
+        for _ in range(STEPS):
+            model.train_on_batch(x, y)
+        memory = peak_memory()  # training's peak: inference below needs less
+        return {"key": key(config), "model": config.model, "image_size": size, "batch_size": config.batch_size,
+                "precision": config.precision, "params": count_params(model),
+                "gflops": forward_flops(model, size) / 1e9, **inference_speed(model, size, config.batch_size),
+                "peak_memory_mb": memory["peak_memory_mb"], "memory_kind": memory["memory_kind"],
+                "framework_memory_mb": framework, "training_steps": STEPS, "environment": environment()}
+
+
+def probe(config: RunConfig) -> dict:
+    """`measure(config)` in a fresh Python process; RuntimeError with its last line if it fails."""
+    try:
+        out = subprocess.run([sys.executable, "-m", "benchbench.run.costs", json.dumps(config.resolved())],
+                             capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"the cost probe took over {TIMEOUT_SECONDS} s") from None
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
+        raise RuntimeError(f"the cost probe failed: {last}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cached(config: RunConfig, folder: Path) -> dict:
+    """The configuration's costs from FOLDER/<key>.json, probed and written there first if absent or unreadable
+    (two workers probing the same key at once both write the same kind of file; the last rename wins)."""
+    path = Path(folder) / f"{key(config)}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    costs = probe(config)
+    io.write_json(path, costs)
+    return costs
+
+
+def read_all(folder: Path) -> dict[str, dict]:
+    """Key -> costs, for every readable costs file in FOLDER (a report reads them; none is fine)."""
+    found = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            costs = json.loads(path.read_text())
+            found[costs["key"]] = costs
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(RunConfig.from_resolved(json.loads(sys.argv[1])))))

@@ -1,0 +1,66 @@
+"""Clean cost columns: each model configuration's costs measured once, in a fresh process, whatever the worker
+that asks for them ran or holds before; the leaderboard shows them and says so."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchbench import cli
+from benchbench.measure import peak_memory
+from benchbench.run import costs
+from benchbench.run.config import RunConfig
+from support.studies import write_study
+
+ONE_BLOCK = {"model.depth": 1, "model.patch_size": 8}
+
+
+@pytest.mark.slow
+def test_seeds_share_one_fresh_process_probe_that_the_leaderboard_shows(tmp_path):
+    # This process holds 1.5 GB more than a fresh one would: an in-worker peak would count it, the probe must not.
+    ballast = np.ones((1536, 2**20 // 8))
+    study = write_study(tmp_path, "costly", datasets=["synthetic"], models=["vit_tiny"], seeds=[0, 1], epochs=1,
+                        batch_size=32, image_size=32, tracking="none", costs="fresh_process",
+                        overrides={"vit_tiny": ONE_BLOCK})
+    assert cli.main(["study", str(study), "--out", str(tmp_path / "results"),
+                     "--report-dir", str(tmp_path / "reports")]) == 0
+    results = tmp_path / "results" / "costly"
+    (probe_file,) = (results / "costs").glob("*.json")  # the two seeds share one configuration, one probe
+    probe = json.loads(probe_file.read_text())
+    frame = pd.read_csv(results / "runs.csv")
+    assert set(frame["costs_key"]) == {probe["key"]} and (frame["host_workers"] == 1).all()
+    assert probe["framework_memory_mb"] < probe["peak_memory_mb"] < peak_memory()["peak_memory_mb"] - 1000
+    assert probe["inference_latency_ms"] > 0 and probe["inference_images_per_second"] > 0
+    board = pd.read_csv(tmp_path / "reports" / "costly" / "leaderboard.csv")
+    assert board.loc[0, "costs_source"] == "fresh process"
+    assert board.loc[0, "peak_memory_mb"] == pytest.approx(probe["peak_memory_mb"])
+    assert board.loc[0, "inference_latency_ms"] == pytest.approx(probe["inference_latency_ms"])
+    markdown = (tmp_path / "reports" / "costly" / "leaderboard.md").read_text()
+    assert "measured once per model configuration in a fresh process" in markdown
+    (row,) = [line for line in markdown.splitlines() if line.startswith("|") and "`vit_tiny`" in line]
+    assert "†" not in row  # † marks a cost measured inside the worker
+    del ballast
+
+
+def test_the_costs_key_ignores_what_cannot_change_the_costs():
+    base = RunConfig("vit_tiny", "digits", batch_size=32, image_size=32, model_args=(("depth", 1),))
+    same = RunConfig("vit_tiny", "digits", batch_size=32, image_size=32, model_args=(("depth", 1),), seed=3,
+                     epochs=7, learning_rate=0.1)
+    assert costs.key(base) == costs.key(same)
+    for other in (RunConfig("vit_tiny", "digits", batch_size=64, image_size=32, model_args=(("depth", 1),)),
+                  RunConfig("vit_tiny", "digits", batch_size=32, image_size=32, model_args=(("depth", 2),)),
+                  RunConfig("vit_tiny", "digits", batch_size=32, image_size=32, model_args=(("depth", 1),),
+                            precision="bf16")):
+        assert costs.key(other) != costs.key(base)
+
+
+def test_a_cached_probe_is_read_not_measured_again(tmp_path, monkeypatch):
+    config = RunConfig("vit_tiny", "digits", batch_size=32, image_size=32)
+    (tmp_path / f"{costs.key(config)}.json").write_text(json.dumps({"key": costs.key(config), "params": 1}))
+    monkeypatch.setattr(costs, "probe", lambda config: pytest.fail("probed again"))
+    assert costs.cached(config, tmp_path)["params"] == 1
+    (tmp_path / "broken.json").write_text("{")
+    assert list(costs.read_all(tmp_path)) == [costs.key(config)]  # an unreadable file is skipped
