@@ -47,6 +47,14 @@ def correct(arrays: dict[str, np.ndarray]) -> np.ndarray:
     return (arrays["top5"][:, 0] == arrays["label"]).astype(np.float64)
 
 
+def correct_by_seed(runs: list[dict[str, np.ndarray] | None]) -> np.ndarray | None:
+    """Seeds x images correctness (benchbench.stats.Scores), or None unless every seed's predictions are there
+    and cover the same number of test images."""
+    if not runs or any(arrays is None for arrays in runs) or len({len(arrays["label"]) for arrays in runs}) != 1:
+        return None
+    return np.stack([correct(arrays) for arrays in runs])
+
+
 def metrics(arrays: dict[str, np.ndarray]) -> dict[str, float]:
     """Top-1 and top-5 accuracy, negative log-likelihood (nats), expected calibration error and Brier score
     (the sum over classes of the squared error of the probabilities, in [0, 2])."""

@@ -114,12 +114,9 @@ def _ranked(board: pd.DataFrame, scores: list) -> pd.DataFrame:
 def _correct(finished: pd.DataFrame, saved: dict[str, dict]) -> np.ndarray | None:
     """Seeds x images correctness from the runs' predictions; None unless every finished seed saved them for
     the same test images."""
-    if "run_id" not in finished or not len(finished):
+    if "run_id" not in finished:
         return None
-    arrays = [saved.get(run_id) for run_id in finished["run_id"]]
-    if any(a is None for a in arrays) or len({len(a["label"]) for a in arrays}) != 1:
-        return None
-    return np.stack([predictions.correct(a) for a in arrays])
+    return predictions.correct_by_seed([saved.get(run_id) for run_id in finished["run_id"]])
 
 
 def _pct(mean, half, n) -> str:

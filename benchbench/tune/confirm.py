@@ -41,12 +41,13 @@ def confirmation_rows(trials: list, confirm_cells: list, runs_dir: Path | None =
 
 def _correct(records: list[dict], runs_dir: Path | None):
     """Seeds x test images correctness from the runs' predictions files; None if any is missing."""
-    import numpy as np
+    return predictions.correct_by_seed([_load(runs_dir, record) for record in records])
 
+
+def _load(runs_dir: Path | None, record: dict) -> dict | None:
     try:
-        return np.stack([predictions.correct(predictions.load(runs_dir / r["run_id"] / r["predictions"]))
-                         for r in records])
-    except (TypeError, KeyError, OSError, ValueError):  # no runs_dir, no predictions, unequal test sets
+        return predictions.load(runs_dir / record["run_id"] / record["predictions"])
+    except (TypeError, KeyError, OSError, ValueError):  # no runs_dir, no predictions file, unreadable
         return None
 
 

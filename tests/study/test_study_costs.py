@@ -64,3 +64,16 @@ def test_a_cached_probe_is_read_not_measured_again(tmp_path, monkeypatch):
     assert costs.cached(config, tmp_path)["params"] == 1
     (tmp_path / "broken.json").write_text("{")
     assert list(costs.read_all(tmp_path)) == [costs.key(config)]  # an unreadable file is skipped
+
+
+def test_a_failed_probe_is_one_warning_line_not_a_failed_cell(tmp_path, monkeypatch):
+    from benchbench.study import workers
+
+    config = RunConfig("vit_tiny", "digits", image_size=4)  # too small to build: the child process fails
+    with pytest.raises(RuntimeError, match=r"^the cost probe failed: .*image_size must be an integer >= 8"):
+        costs.probe(config)
+    monkeypatch.setattr(costs, "probe", lambda config: (_ for _ in ()).throw(RuntimeError("the cost probe failed")))
+    lines = []
+    workers._probe_costs(config, tmp_path, lines.append)  # returns: the cell runs, with the in-run costs
+    assert lines == ["warning  vit_tiny: no fresh-process costs (the cost probe failed)"]
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
