@@ -52,13 +52,13 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
     run_options = dict(runs_dir=out / "runs", data_dir=data_dir, tracking=study.tracking)
 
     if opts.worker:
-        queue = _queue(_tuned(study, opts, url, out, data_dir), opts, url)
+        queue = _queue(_tuned(study, opts, url, out, data_dir, echo), opts, url)
         queue.start()
         work(queue, **run_options)
         return
     if study.tune and opts.workers > 1:
         run_workers(list(opts.argv), opts.workers, url)  # the workers share the searches, then the tuned cells
-    queue = _queue(_tuned(study, opts, url, out, data_dir), opts, url)
+    queue = _queue(_tuned(study, opts, url, out, data_dir, echo), opts, url)
     if len(study.cells) >= 200:  # a few storage transactions per cell: say what the wait is for
         echo(f"study {study.name}: {len(study.cells)} cells; queueing them in {display_url(url)}")
     added = queue.start(progress=echo)
@@ -83,13 +83,14 @@ def _queue(study: Study, opts: StudyOptions, url: str) -> Queue:
     return Queue(study, url, heartbeat_seconds=opts.heartbeat, max_retries=opts.max_retries)
 
 
-def _tuned(study: Study, opts: StudyOptions, url: str, out: Path, data_dir: str | None) -> Study:
+def _tuned(study: Study, opts: StudyOptions, url: str, out: Path, data_dir: str | None,
+           echo: Callable[[str], None]) -> Study:
     """Tune-then-compare: with a [tune] table, the searches' best configurations become the cells."""
     if not study.tune:
         return study
     from benchbench.tune.search import tune_study
 
-    return tune_study(study, url, out=out, data_dir=data_dir, heartbeat_seconds=opts.heartbeat)
+    return tune_study(study, url, out=out, data_dir=data_dir, heartbeat_seconds=opts.heartbeat, echo=echo)
 
 
 def _finish(queue: Queue, opts: StudyOptions, url: str, out: Path, echo: Callable[[str], None],
