@@ -60,7 +60,7 @@ def _board(dataset: str, cells: pd.DataFrame, saved: dict[str, dict], costs: dic
         scores.append(stats.Scores.of(finished["test_top1"], _correct(finished, saved)))
         row = {"dataset": dataset, "model": model, "family": own["family"].iloc[0], "n": len(finished),
                "seeds": len(own), **dict.fromkeys(MEASURED, float("nan")), "host_workers": float("nan"),
-               "costs_source": None,
+               "costs_source": None, "probe_host_workers": float("nan"),
                "not_done": ", ".join(f"seed {s} {'no result' if st == 'done' else st}"
                                      for s, st in zip(missing["seed"], missing["status"]))}
         if len(finished):
@@ -85,6 +85,7 @@ def _costs(finished: pd.DataFrame, costs: dict[str, dict]) -> dict:
     keys = finished["costs_key"].dropna().unique()
     probe = costs.get(keys[0]) if len(keys) == 1 else None
     row["costs_source"] = "fresh process" if probe else "in run"
+    row["probe_host_workers"] = float(probe.get("host_workers", float("nan"))) if probe else float("nan")
     if probe:
         row.update({column: float(probe[column]) for column in PROBED if probe.get(column) is not None})
     return row
@@ -145,8 +146,9 @@ def markdown_table(board: pd.DataFrame) -> str:
                      _num(100 * r["top5_mean"], ".2f"), _num(r["test_nll_mean"], ".3f"),
                      _num(100 * r["test_ece_mean"], ".2f"), _num(r["test_brier_mean"], ".3f"),
                      _num(r["params"] / 1e6, ".2f"), _num(r["gflops"], ".3f"),
-                     _train_speed(r), _num(r["inference_latency_ms"], ".2f"),
-                     _num(r["inference_images_per_second"], ".0f"),
+                     _sharing(_num(r["train_images_per_second"], ".0f"), r["host_workers"]),
+                     _sharing(_num(r["inference_latency_ms"], ".2f"), r["probe_host_workers"]),
+                     _sharing(_num(r["inference_images_per_second"], ".0f"), r["probe_host_workers"]),
                      _num(r["peak_memory_mb"], ".0f") + (" †" if r["costs_source"] == "in run" else ""),
                      _num(r["wall_seconds"], ".0f"), r["not_done"] or "–"])
     headers = ["rank", "model", "family", "test top-1 % (mean ± 95% CI)", "Δ vs leader (points)", "p (Holm)",
@@ -155,11 +157,9 @@ def markdown_table(board: pd.DataFrame) -> str:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def _train_speed(r) -> str:
-    """Training images/s, with how many of the study's cells shared the machine when more than one did."""
-    speed = _num(r["train_images_per_second"], ".0f")
-    shared = r.get("host_workers")
-    return speed if pd.isna(shared) or shared <= 1 or speed == "–" else f"{speed} ({int(shared)} sharing)"
+def _sharing(value: str, cells) -> str:
+    """A timing, with how many of the study's cells shared the machine while it was taken when more than one did."""
+    return value if pd.isna(cells) or cells <= 1 or value == "–" else f"{value} ({int(cells)} sharing)"
 
 
 def _signed(value, half) -> str:
@@ -292,8 +292,8 @@ def _header(name: str, directory: Path, runs: pd.DataFrame, records: list[dict])
              "measured once per model configuration in a fresh process (costs/, benchbench/run/costs.py), so no "
              "figure depends on what ran before it; † marks a model measured inside its run's long-lived worker "
              "instead (the study ran with costs = \"in_run\"). Training images/s: median step time inside the runs' "
-             "fit, median over seeds, with the number of the study's cells that shared the machine meanwhile when "
-             "more than one did (\"2 sharing\": the cores were split). Wall: seconds per run, median over seeds."]
+             "fit, median over seeds. Any timing taken while more than one of the study's cells ran on the machine "
+             "says how many (\"2 sharing\": the cores were split). Wall: seconds per run, median over seeds."]
     return "\n".join(line for line in lines)
 
 

@@ -18,6 +18,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from benchbench import io
@@ -79,15 +80,19 @@ def probe(config: RunConfig) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def cached(config: RunConfig, folder: Path) -> dict:
+def cached(config: RunConfig, folder: Path, sharing: Callable[[], int] = lambda: 1) -> dict:
     """The configuration's costs from FOLDER/<key>.json, probed and written there first if absent or unreadable
-    (two workers probing the same key at once both write the same kind of file; the last rename wins)."""
+    (two workers probing the same key at once both write the same kind of file; the last rename wins).
+    `sharing()` counts the cells running on this machine: the file records the most seen around the probe, as
+    its timings' context."""
     path = Path(folder) / f"{key(config)}.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         pass
+    before = sharing()
     costs = probe(config)
+    costs["host_workers"] = max(before, sharing())
     io.write_json(path, costs)
     return costs
 

@@ -52,13 +52,14 @@ def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, p
     return finished
 
 
-def _probe_costs(config: RunConfig, folder: Path, echo: Callable[[str], None]) -> None:
+def _probe_costs(config: RunConfig, folder: Path, echo: Callable[[str], None],
+                 sharing: Callable[[], int] = lambda: 1) -> None:
     """The model configuration's costs measured in a fresh process, once per study (benchbench/run/costs.py).
     A failed probe costs the report its clean cost columns (it falls back to the runs' own), not the cell."""
     from benchbench.run import costs
 
     try:
-        costs.cached(config, folder)
+        costs.cached(config, folder, sharing)
     except (RuntimeError, OSError, ValueError) as error:
         echo(f"warning  {config.model}: no fresh-process costs ({error})")
 
@@ -92,7 +93,7 @@ def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, run
     with heartbeat(queue.storage, trial_id):  # the probe too: it takes a while, and the cell is claimed
         try:
             if queue.study.costs == "fresh_process":
-                _probe_costs(config, runs_dir.parent / "costs", echo)
+                _probe_costs(config, runs_dir.parent / "costs", echo, queue.running_on_this_host)
             return execute(config, out_dir=str(runs_dir), data_dir=data_dir, resume=True, verbose=0,
                            tracking=tracking, group=queue.study.name, on_epoch=on_epoch, sync_hint=False)
         except KeyboardInterrupt:

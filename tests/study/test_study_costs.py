@@ -34,6 +34,7 @@ def test_seeds_share_one_fresh_process_probe_that_the_leaderboard_shows(tmp_path
     assert set(frame["costs_key"]) == {probe["key"]} and (frame["host_workers"] == 1).all()
     assert probe["framework_memory_mb"] < probe["peak_memory_mb"] < peak_memory()["peak_memory_mb"] - 1000
     assert probe["inference_latency_ms"] > 0 and probe["inference_images_per_second"] > 0
+    assert probe["host_workers"] == 1  # this worker's own cell: nothing else shared the machine
     board = pd.read_csv(tmp_path / "reports" / "costly" / "leaderboard.csv")
     assert board.loc[0, "costs_source"] == "fresh process"
     assert board.loc[0, "peak_memory_mb"] == pytest.approx(probe["peak_memory_mb"])
