@@ -67,17 +67,19 @@ class StepTimer(keras.callbacks.Callback):
         return statistics.median(self.durations) if self.durations else None
 
 
-def inference_speed(model: keras.Model, image_size: int, batch_size: int) -> dict:
+def inference_speed(model: keras.Model, image_size: int, batch_size: int, *, target_seconds: float = 0.1,
+                    repeats: int = 5) -> dict:
     """Batch-1 latency (ms) and batch-`batch_size` throughput (images/s) of the compiled forward pass.
 
     Calling `predict_on_batch` once per pass times Python dispatch as much as the model (a few ms, as long as a
     small model's whole pass on a CPU). Here the passes run back to back inside one compiled loop, each one's
-    input depending on the last one's output, so none can be skipped or hoisted (see `_forward_seconds`)."""
+    input depending on the last one's output, so none can be skipped or hoisted (see `_forward_seconds`; a run
+    takes a quicker reading than the cost probe and `bench`, whose figures the reports show)."""
     run = _compiled(_chained_passes(model), image_size)
     one = np.zeros((1, image_size, image_size, 3), "float32")
     batch = np.zeros((batch_size, image_size, image_size, 3), "float32")
-    return {"inference_latency_ms": 1000 * _forward_seconds(run, one),
-            "inference_images_per_second": batch_size / _forward_seconds(run, batch)}
+    return {"inference_latency_ms": 1000 * _forward_seconds(run, one, target_seconds, repeats),
+            "inference_images_per_second": batch_size / _forward_seconds(run, batch, target_seconds, repeats)}
 
 
 def _chained_passes(model: keras.Model):
@@ -88,7 +90,7 @@ def _chained_passes(model: keras.Model):
     return passes
 
 
-def _forward_seconds(run, x: np.ndarray, target_seconds: float = 0.05, repeats: int = 3) -> float:
+def _forward_seconds(run, x: np.ndarray, target_seconds: float, repeats: int) -> float:
     """Median seconds per pass of `run(x, count)`; `count` is set from a first timed pass so that one repeat
     lasts about `target_seconds` (a pass slower than that: two more single passes)."""
     keras.ops.convert_to_numpy(run(x, np.int32(1)))  # compile and warm up
