@@ -89,7 +89,9 @@ def session_processes(session: int) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_to_the_parent_stops_every_worker_and_writes_what_finished(sig, code, tmp_path):
-    study = small_study(tmp_path, epochs=30, seeds=(0, 1, 2))
+    # Cells far longer than the test (a one-block 30-epoch cell now trains in seconds and could finish before
+    # the workers stop): the signal must find both still training.
+    study = small_study(tmp_path, epochs=1000, seeds=(0, 1, 2))
     out = tmp_path / "out"
     process = start_cli("study", study, "--out", out, "--workers", "2", "--report-dir", "none")
     lines = []
