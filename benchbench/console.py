@@ -49,25 +49,53 @@ class Terminated(KeyboardInterrupt):
     interrupted, what finished is written -- and the command exits 143 instead of 130."""
 
 
-def stop_on_sigterm() -> None:
-    import signal
+_resend = None  # the write end of the pipe to the thread that sends a signal again (see stop_on_sigterm)
 
-    def terminate(signum, frame):
-        raise Terminated()
+
+def stop_on_sigterm() -> None:
+    """SIGTERM raises Terminated, SIGINT KeyboardInterrupt, at the next line of the main thread; once per
+    process (later calls do nothing).
+
+    A signal that lands while Python runs a finalizer (a weakref callback, __del__) raises there, where Python
+    cannot propagate it: it would print "Exception ignored ... Traceback" and carry on. The unraisable hook
+    sends it again instead, through a helper thread, a moment later. A signal that lands inside the hook itself
+    (the helper's own resend, when the main thread is slow) is deferred the same way rather than raised there.
+    """
+    global _resend
+    import signal
+    import threading
+    import time
+
+    if _resend is not None:
+        return
+    wake, _resend = os.pipe()
+
+    def resend_forever() -> None:
+        while True:
+            signum = os.read(wake, 1)[0]
+            time.sleep(0.01)
+            os.kill(os.getpid(), signum)
+
+    def later(signum: int) -> None:
+        os.write(_resend, bytes([signum]))  # one C call: nothing in it for a signal to land on
+
+    def stop(signum, frame):
+        if frame is not None and frame.f_code in (redeliver.__code__, later.__code__):
+            return later(signum)
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
     def redeliver(unraisable) -> None:
-        # A signal that lands while Python runs a finalizer (a weakref callback, __del__) raises there, where
-        # Python cannot propagate it: it would print "Exception ignored ... Traceback" and carry on. Send the
-        # signal again instead, from a helper thread a moment later, to be raised at an ordinary line.
-        if isinstance(unraisable.exc_value, KeyboardInterrupt):
-            import threading
-
-            signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
-            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
-        else:
+        # A second signal can land while the first unwinds the finalizer: it arrives as the first's __context__.
+        error, resent = unraisable.exc_value, False
+        while isinstance(error, KeyboardInterrupt):
+            later(signal.SIGTERM if isinstance(error, Terminated) else signal.SIGINT)
+            error, resent = error.__context__, True
+        if not resent:
             sys.__unraisablehook__(unraisable)
 
-    signal.signal(signal.SIGTERM, terminate)
+    threading.Thread(target=resend_forever, name="benchbench-resend-signal", daemon=True).start()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     sys.unraisablehook = redeliver
 
 

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -70,3 +71,47 @@ def test_sigterm_inside_a_finalizer_still_stops_the_command_without_a_traceback(
     """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "terminated" and result.stderr == "", result.stderr
+
+
+
+# The unraisable hook's view of a signal: a SIGTERM that lands at the hook's first line (the handler called with
+# the hook's frame, as Python would), or a SIGINT that arrived while a SIGTERM unwound a finalizer.
+LANDS_IN_HOOK = """
+    @property
+    def exc_value(self):
+        signal.getsignal(signal.SIGTERM)(signal.SIGTERM, sys._getframe(1))
+        return KeyboardInterrupt()
+"""
+CHAINED = """
+    exc_value = console.Terminated()
+    exc_value.__context__ = KeyboardInterrupt()
+"""
+
+
+@pytest.mark.parametrize("unraisable", [LANDS_IN_HOOK, CHAINED], ids=["lands-in-hook", "chained"])
+def test_no_signal_is_lost_in_the_resend_hook(unraisable):
+    """Under load the helper's resend landed while the hook still ran (a worker printed the hook's traceback and
+    trained on until killed 30 s later): each signal the hook sees must be raised again at an ordinary line."""
+    code = f"""if True:
+        import signal, sys, time
+        from benchbench import console
+        console.stop_on_sigterm()
+        class Unraisable:{textwrap.indent(unraisable, " " * 8)}
+        def spin():
+            start = time.monotonic()
+            while time.monotonic() - start < 5:
+                pass
+        caught = []
+        try:
+            try:
+                sys.unraisablehook(Unraisable())
+                spin()
+            except KeyboardInterrupt as first:
+                caught.append(type(first).__name__)
+                spin()
+        except KeyboardInterrupt as second:
+            caught.append(type(second).__name__)
+        print(sorted(caught))
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "['KeyboardInterrupt', 'Terminated']" and result.stderr == "", result.stderr

@@ -34,8 +34,10 @@ def test_one_model_per_family_runs_under_jax(tmp_path):
         np.save(tmp_path / f"{name}_y.npy", np.asarray(model(x, training=False)))
         model.save(tmp_path / f"{name}.keras")
 
-    result = run_script("backend_check.py", tmp_path, *ONE_PER_FAMILY,
-                        env=scrubbed_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"))
+    # XLA's CPU code generation without LLVM optimisation: compiles a third faster (JAX compiles every initializer,
+    # forward pass and train step here, 60 -> 41 s), computes the same functions (the outputs are compared).
+    env = scrubbed_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_backend_optimization_level=0")
+    result = run_script("backend_check.py", tmp_path, *ONE_PER_FAMILY, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["backend"] == "jax"
