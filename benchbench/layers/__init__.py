@@ -5,6 +5,7 @@ from benchbench.layers.attention import SelfAttention
 from benchbench.layers.batch_norm import BatchNorm
 from benchbench.layers.drop_path import drop_path, stochastic_depth_rates
 from benchbench.layers.init import imagenet_normalization, trunc_normal
+from benchbench.layers.mixing import TokenMixing, token_mixing
 
-__all__ = ["BatchNorm", "SelfAttention", "drop_path", "imagenet_normalization", "stochastic_depth_rates",
-           "trunc_normal"]
+__all__ = ["BatchNorm", "SelfAttention", "TokenMixing", "drop_path", "imagenet_normalization",
+           "stochastic_depth_rates", "token_mixing", "trunc_normal"]

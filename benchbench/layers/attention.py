@@ -8,6 +8,7 @@ import keras
 from keras import layers, ops
 
 from benchbench.layers.init import trunc_normal
+from benchbench.layers.mixing import TokenMixing
 
 
 @keras.saving.register_keras_serializable(package="benchbench")
@@ -20,12 +21,17 @@ class SelfAttention(layers.Layer):
     Keras' layer runs an einsum per projection, each with its own transposes: forward and backward of
     vit_keras' attention take 47 ms there and 36 ms here (issue 7's profile). Dropout acts on the attention
     probabilities, as in the reference implementations.
+
+    extra_tokens: how many of the N tokens are not image positions (ViT's class token); the layer's
+    `token_mixing` counts the image tokens one sequence attends over.
     """
 
     def __init__(self, num_heads: int, head_dim: int, dropout: float = 0.0, init_std: float | None = None,
-                 **kwargs):
+                 extra_tokens: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.num_heads, self.head_dim, self.dropout, self.init_std = num_heads, head_dim, dropout, init_std
+        self.extra_tokens = extra_tokens
+        self.token_mixing = None
         self.attention_dropout = layers.Dropout(dropout)
 
     def _weight(self, shape, name, bias=False):
@@ -36,6 +42,7 @@ class SelfAttention(layers.Layer):
         return self.add_weight(shape=shape, initializer=init, name=name)
 
     def build(self, input_shape):
+        self.token_mixing = TokenMixing(self.name, "attention", (input_shape[1] - self.extra_tokens,))
         dim, inner = input_shape[-1], self.num_heads * self.head_dim
         self.qkv_kernels = [self._weight((dim, inner), name) for name in ("query", "key", "value")]
         self.qkv_biases = [self._weight((inner,), f"{name}_bias", bias=True) for name in ("query", "key", "value")]
@@ -58,4 +65,4 @@ class SelfAttention(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads, "head_dim": self.head_dim,
-                "dropout": self.dropout, "init_std": self.init_std}
+                "dropout": self.dropout, "init_std": self.init_std, "extra_tokens": self.extra_tokens}

@@ -6,6 +6,7 @@ from benchbench.models._factory import (
                                         ModelEntry,
                                         catalogue,
                                         check_builds,
+                                        check_token_mixing,
                                         count_params,
                                         create_model,
                                         list_models,
@@ -14,5 +15,5 @@ from benchbench.models._factory import (
                                         register_model,
 )
 
-__all__ = ["MODELS", "ModelEntry", "catalogue", "check_builds", "count_params", "create_model", "list_models",
-           "load_model", "model_info", "register_model"]
+__all__ = ["MODELS", "ModelEntry", "catalogue", "check_builds", "check_token_mixing", "count_params", "create_model",
+           "list_models", "load_model", "model_info", "register_model"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import keras
 
+from benchbench.layers import token_mixing
 from benchbench.registry import Registry, check
 
 
@@ -58,18 +59,51 @@ def create_model(name: str, *, num_classes: int, image_size: int, **overrides: A
     return entry.factory(num_classes=num_classes, image_size=image_size, **overrides)
 
 
-@functools.cache
 def check_builds(name: str, num_classes: int, image_size: int, model_args: tuple[tuple[str, Any], ...] = ()) -> None:
     """Builds the model once and throws it away: options the factory rejects, or an image size the model cannot
     take, are a ValueError naming them before a study queues a cell (or a search starts a trial)."""
+    _built(name, num_classes, image_size, model_args)
+
+
+def check_token_mixing(name: str, num_classes: int, image_size: int,
+                       model_args: tuple[tuple[str, Any], ...] = ()) -> None:
+    """A ValueError when any token-mixing layer of the model degenerates at this image size (attention over one
+    token, a shift on a 1-pixel map), naming the first such layer and the smallest image size that works."""
+    mixing = _built(name, num_classes, image_size, model_args)
+    broken = [m for m in mixing if m.degenerate()]
+    if not broken:
+        return
+    works = _smallest_working_size(name, num_classes, image_size, model_args)
+    hint = (f"the smallest image size that works is {works} px" if works else
+            f"no image size up to {4 * image_size} px works") + ", or use the model's small-image options"
+    raise ValueError(f"{name} at {image_size} px: {len(broken)} of {len(mixing)} token-mixing layers degenerate, "
+                     f"e.g. {broken[0].layer}: {broken[0].degenerate()}; {hint}")
+
+
+def _smallest_working_size(name: str, num_classes: int, image_size: int, model_args) -> int | None:
+    # Mixing extents never shrink as images grow: the first size (in steps of 4 px, up to 4x) that builds
+    # without a degenerate layer. Sizes the model rejects fail before any layer is built.
+    for size in range(image_size - image_size % 4 + 4, 4 * image_size + 1, 4):
+        try:
+            if not any(m.degenerate() for m in _built(name, num_classes, size, model_args)):
+                return size
+        except ValueError:
+            continue
+    return None
+
+
+@functools.cache
+def _built(name: str, num_classes: int, image_size: int, model_args: tuple[tuple[str, Any], ...]) -> tuple:
+    """Builds the model and keeps only what its token-mixing layers saw (see layers.token_mixing)."""
     try:
-        create_model(name, num_classes=num_classes, image_size=image_size, **dict(model_args))
+        model = create_model(name, num_classes=num_classes, image_size=image_size, **dict(model_args))
     except ValueError:
         raise
     except Exception as error:  # a combination no check foresaw: still the user's options, said in one line
         options = ", ".join(f"{k}={v!r}" for k, v in model_args) or "the defaults"
         raise ValueError(f"{name} does not build at {image_size} px with {options}: "
                          f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from None
+    return tuple(token_mixing(model))
 
 
 def load_model(path) -> keras.Model:

@@ -174,3 +174,13 @@ def check_model(config: RunConfig) -> None:
 
     spec = get_dataset(config.dataset)
     check_builds(config.model, spec.num_classes, config.image_size or spec.default_image_size, config.model_args)
+
+
+def check_token_mixing(config: RunConfig) -> None:
+    """The run's model mixes tokens at every stage at its image size (see models.check_token_mixing): what a
+    study requires of every model it compares."""
+    from benchbench.data import get_dataset
+    from benchbench.models import check_token_mixing as check
+
+    spec = get_dataset(config.dataset)
+    check(config.model, spec.num_classes, config.image_size or spec.default_image_size, config.model_args)

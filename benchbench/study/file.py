@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench.registry import short
-from benchbench.run.config import RunConfig, check_model, validate, with_overrides
+from benchbench.run.config import RunConfig, check_model, check_token_mixing, validate, with_overrides
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # study names become folder names and W&B groups
 SHORTCUTS = ("epochs", "batch_size", "image_size")
@@ -134,6 +134,10 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
                 check_model(config)
             except ValueError as error:
                 fail(f"overrides.{config.model}" if config.model in overrides else "models", str(error))
+            try:  # a comparison of token mixers must not include one that mixes nothing
+                check_token_mixing(config)
+            except ValueError as error:
+                fail(f"models.{config.model}", str(error))
     costs = data.get("costs", "fresh_process")
     if costs not in COSTS:
         fail("costs", f"must be one of {', '.join(map(repr, COSTS))}, got {short(costs)}")

@@ -19,6 +19,8 @@ learning_rate = 5e-4
 [overrides.vit_tiny]
 "model.depth" = 2
 batch_size = 32
+[overrides.mobilevit_xxs]
+"model.strides" = [2, 2, 2, 1, 1]
 '''
 
 
@@ -46,7 +48,7 @@ def test_cells_are_the_product_with_overrides(tmp_path):
     vit, mvit = study.cells[0], study.cells[2]
     assert vit.epochs == mvit.epochs == 3 and vit.learning_rate == mvit.learning_rate == 5e-4
     assert vit.batch_size == 32 and mvit.batch_size == 64
-    assert dict(vit.model_args) == {"depth": 2} and mvit.model_args == ()
+    assert dict(vit.model_args) == {"depth": 2} and mvit.model_args == (("strides", (2, 2, 2, 1, 1)),)
     # Stable keys: loading again gives the same cells.
     assert [c.run_name() for c in load_study(write(tmp_path, GOOD)).cells] == [c.run_name() for c in study.cells]
 
@@ -83,7 +85,8 @@ def test_cells_are_the_product_with_overrides(tmp_path):
     (('"model.depth" = 2', '"model.num_heads" = 7'), "overrides.vit_tiny", "dim 192 is not divisible by num_heads 7"),
     (('"model.depth" = 2', '"model.depth" = 7.5'), "overrides.vit_tiny", "option depth must be an integer, got 7.5"),
     (('"model.depth" = 2', '"model.depth" = 0'), "overrides.vit_tiny", "option depth must be >= 1"),
-    (("epochs = 3", "epochs = 3\nimage_size = 48"), "models", "mobilevit_xxs: image size 48 must be divisible by 32"),
+    (("epochs = 3", "epochs = 3\nimage_size = 36"), "overrides.mobilevit_xxs",
+     "mobilevit_xxs: image size 36 must be divisible by 8"),
     (("learning_rate = 5e-4", "learning_rate = " + "1" * 500), "recipe", "... (500 chars)"),
 ])
 def test_mistakes_name_file_key_and_reason(tmp_path, change, key, reason):

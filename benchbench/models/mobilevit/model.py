@@ -7,6 +7,7 @@ Stem conv -> MobileNetV2 stages -> three stages of [stride-2 inverted residual, 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import keras
 from keras import layers
@@ -34,21 +35,31 @@ class MobileViTConfig:
     attention_dropout: float = 0.0
     ffn_dropout: float = 0.0
     classifier_dropout: float = 0.1
+    # Strides of the stem, layer2 and the three MobileViT stages' entry blocks: 32x downsampling, as in the
+    # paper at 256 px. At 32 px that leaves 2x2 and 1x1 maps, one token per attention sequence: small images
+    # need a stride of 1 where CIFAR ports remove one (e.g. (2, 2, 2, 1, 1): 4x4 maps in the last two stages).
+    strides: tuple[int, ...] = (2, 2, 2, 2, 2)
 
 
 def build_mobilevit(cfg: MobileViTConfig, *, num_classes: int, image_size: int, name: str) -> keras.Model:
-    check(image_size % 32 == 0, f"{name}: image size {image_size} must be divisible by 32 (MobileViT downsamples 32x)")
+    check(len(cfg.strides) == 5 and all(stride in (1, 2) for stride in cfg.strides),
+          f"{name}: strides must be 5 values of 1 or 2 (stem, layer2, layer3..5), got {cfg.strides}")
+    factor = math.prod(cfg.strides)
+    check(image_size % factor == 0,
+          f"{name}: image size {image_size} must be divisible by {factor} (MobileViT downsamples {factor}x)")
     for d in cfg.dims:
         check(d % cfg.num_heads == 0, f"{name}: transformer dim {d} is not divisible by num_heads {cfg.num_heads}")
 
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)  # ml-cvnets trains on [0, 1] inputs
-    x = _conv_bn(x, cfg.stem_channels, 3, strides=2, name="stem")
+    x = _conv_bn(x, cfg.stem_channels, 3, strides=cfg.strides[0], name="stem")
     x = _inverted_residual(x, cfg.mv2_channels[0], 1, cfg.expansion, name="layer1_0")
     for i in range(3):
-        x = _inverted_residual(x, cfg.mv2_channels[1], 2 if i == 0 else 1, cfg.expansion, name=f"layer2_{i}")
-    for stage, (channels, dim, depth) in enumerate(zip(cfg.channels, cfg.dims, cfg.depths), start=3):
-        x = _inverted_residual(x, channels, 2, cfg.expansion, name=f"layer{stage}_down")
+        x = _inverted_residual(x, cfg.mv2_channels[1], cfg.strides[1] if i == 0 else 1, cfg.expansion,
+                               name=f"layer2_{i}")
+    stages = zip(cfg.channels, cfg.dims, cfg.depths, cfg.strides[2:])
+    for stage, (channels, dim, depth, stride) in enumerate(stages, start=3):
+        x = _inverted_residual(x, channels, stride, cfg.expansion, name=f"layer{stage}_down")
         x = _mobilevit_block(x, cfg, dim, depth, name=f"layer{stage}_mvit")
     x = _conv_bn(x, min(cfg.last_expansion * cfg.channels[-1], 960), 1, name="conv_exp")
     x = layers.GlobalAveragePooling2D(name="pool")(x)

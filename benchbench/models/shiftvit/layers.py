@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from benchbench.layers import TokenMixing
+
 
 def partial_shift(x, n_div: int):
     """Shifts 4 groups of C // n_div channels of an NHWC map by one pixel, zero-filling the vacated border.
@@ -34,6 +36,10 @@ class PartialShift(layers.Layer):
     def __init__(self, n_div: int = 12, **kwargs):
         super().__init__(**kwargs)
         self.n_div = n_div
+        self.token_mixing = None
+
+    def build(self, input_shape):
+        self.token_mixing = TokenMixing(self.name, "shift", (input_shape[1], input_shape[2]))
 
     def call(self, x):
         return partial_shift(x, self.n_div)

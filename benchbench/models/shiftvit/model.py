@@ -30,6 +30,9 @@ class ShiftViTConfig:
     drop_path_rate: float = 0.2
     norm: str = "gn1"  # "gn1" (GroupNorm, 1 group: the official default) or "bn"
     norm_eps: float = 1e-5
+    # "valid": SPACH's patch merging (a 2x2 stride-2 convolution drops the last row and column of an odd map);
+    # "same": the keras.io tutorial's, which pads them instead (48 px: 12 -> 6 -> 3 -> 2, not 3 -> 1).
+    merge_padding: str = "valid"
 
 
 def build_shiftvit(cfg: ShiftViTConfig, *, num_classes: int, image_size: int, name: str) -> keras.Model:
@@ -40,6 +43,8 @@ def build_shiftvit(cfg: ShiftViTConfig, *, num_classes: int, image_size: int, na
           f"(needs at least {cfg.patch_size * 2 ** (len(cfg.depths) - 1)} px)")
     check(cfg.embed_dim // cfg.n_div >= 1, f"{name}: embed_dim {cfg.embed_dim} must be at least n_div {cfg.n_div}")
     check(cfg.norm in ("gn1", "bn"), f"{name}: norm must be 'gn1' or 'bn', got {cfg.norm!r}")
+    check(cfg.merge_padding in ("valid", "same"),
+          f"{name}: merge_padding must be 'valid' or 'same', got {cfg.merge_padding!r}")
 
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = imagenet_normalization()(inputs)
@@ -54,8 +59,8 @@ def build_shiftvit(cfg: ShiftViTConfig, *, num_classes: int, image_size: int, na
             x = _shift_block(x, cfg, dim, next(rates), name=f"stage{stage}_block{i}")
         if stage < len(cfg.depths) - 1:  # patch merging
             x = _norm(cfg, f"stage{stage}_merge_norm")(x)
-            x = layers.Conv2D(2 * dim, 2, strides=2, use_bias=False, kernel_initializer=trunc_normal(0.02),
-                              name=f"stage{stage}_merge")(x)
+            x = layers.Conv2D(2 * dim, 2, strides=2, padding=cfg.merge_padding, use_bias=False,
+                              kernel_initializer=trunc_normal(0.02), name=f"stage{stage}_merge")(x)
     x = _norm(cfg, "norm")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(num_classes, kernel_initializer=trunc_normal(0.02), name="head")(x)
@@ -115,6 +120,7 @@ def shiftvit_keras(*, num_classes: int, image_size: int, **overrides) -> keras.M
     0.2, stochastic depth 0.2) on the official SPACH structure: GroupNorm(1) (the tutorial uses channel
     LayerNorm), norms after the patch embedding and before pooling (the tutorial has neither), one linear
     drop-path schedule over all blocks (the tutorial restarts it per stage), and the paper's shift of 4 / n_div
-    of the channels (the tutorial shifts half of them at C = 96)."""
+    of the channels (the tutorial shifts half of them at C = 96). Patch merging pads odd maps as the tutorial
+    does ("same"), so its 48 px crops end on a 2x2 map, not SPACH's 1x1."""
     return _variant("shiftvit_keras", num_classes, image_size, overrides,
-                    depths=(2, 4, 8, 2), mlp_ratio=2.0, dropout=0.2, drop_path_rate=0.2)
+                    depths=(2, 4, 8, 2), mlp_ratio=2.0, dropout=0.2, drop_path_rate=0.2, merge_padding="same")

@@ -73,7 +73,7 @@ def _encoder_block(x, cfg: ViTConfig, drop_path_rate: float, dense_init, name: s
     head_dim = cfg.head_dim or cfg.dim // cfg.num_heads
     y = layers.LayerNormalization(epsilon=cfg.layer_norm_eps, name=f"{name}_norm1")(x)
     y = SelfAttention(cfg.num_heads, head_dim, dropout=cfg.attention_dropout, init_std=cfg.init_std,
-                      name=f"{name}_attn")(y)
+                      extra_tokens=int(cfg.pool == "token"), name=f"{name}_attn")(y)
     y = layers.Dropout(cfg.dropout, name=f"{name}_attn_drop")(y)
     y = drop_path(drop_path_rate, 3, name=f"{name}_drop_path1")(y)
     x = layers.Add(name=f"{name}_add1")([x, y])
