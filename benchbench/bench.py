@@ -162,14 +162,10 @@ def bench_repeated(config: BenchConfig, repeats: int) -> dict:
 def _child(mode: str, payload: dict) -> dict:
     """Runs `python -m benchbench.bench MODE PAYLOAD` and returns the JSON record it prints last."""
     import json
-    import subprocess
-    import sys
 
-    out = subprocess.run([sys.executable, "-m", "benchbench.bench", mode, json.dumps(payload)], capture_output=True,
-                         text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"bench {mode} child failed: {out.stderr.strip().splitlines()[-1:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    from benchbench.fresh_process import run_json
+
+    return run_json("benchbench.bench", mode, json.dumps(payload), what=f"bench {mode} child")
 
 
 # --- The input pipeline ---------------------------------------------------------------------------------

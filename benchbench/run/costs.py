@@ -6,8 +6,10 @@ fresh process that builds the model with the run's recipe, takes a few training 
 and times compiled inference measures the model alone. It is measured once per model configuration (seeds
 share it), by the first study worker that needs it, and kept in the study's results as costs/<key>.json.
 
-The cores may still be shared with other workers while the probe runs: the study records, per cell, how many of
-its cells ran on the same host (`host_workers`), and the report labels training speed with it.
+The cores may still be shared with other workers while the probe runs: each costs file records how many of the
+study's cells ran on the same host around its probe (`host_workers`), as each cell's record does around its run,
+and the report labels every timing taken so, the probe's latency and inference speed as well as the runs'
+training speed ("2 sharing").
 
     python -m benchbench.run.costs '<RunConfig.resolved() as JSON>'   # prints the costs as JSON
 """
@@ -16,12 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from benchbench import io
+from benchbench.fresh_process import run_json
 from benchbench.run.config import RunConfig
 
 STEPS = 3  # training steps before the peak is read: the first builds every buffer, the next reuse them
@@ -69,15 +71,8 @@ def measure(config: RunConfig) -> dict:
 
 def probe(config: RunConfig) -> dict:
     """`measure(config)` in a fresh Python process; RuntimeError with its last line if it fails."""
-    try:
-        out = subprocess.run([sys.executable, "-m", "benchbench.run.costs", json.dumps(config.resolved())],
-                             capture_output=True, text=True, timeout=TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"the cost probe took over {TIMEOUT_SECONDS} s") from None
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
-        raise RuntimeError(f"the cost probe failed: {last}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_json("benchbench.run.costs", json.dumps(config.resolved()), what="the cost probe",
+                    timeout=TIMEOUT_SECONDS)
 
 
 def cached(config: RunConfig, folder: Path, sharing: Callable[[], int] = lambda: 1) -> dict:
