@@ -26,6 +26,10 @@ class RunConfig:
     # Recipe: AdamW, linear warm-up then cosine decay (keras.io ShiftViT / the lecture).
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
+    # "lr": each step subtracts lr x weight_decay x w (Keras 3 and PyTorch AdamW; DeiT, SPACH, ml-cvnets quote
+    # their decay so). "none": weight_decay x w, whatever the rate (TensorFlow Addons' AdamW, which the keras.io
+    # ShiftViT tutorial and the original ViT tutorial used: their 1e-4 is 1,000x Keras 3's at lr 1e-3).
+    weight_decay_scaling: str = "lr"
     warmup_fraction: float = 0.1
     min_lr_ratio: float = 0.0
     beta_1: float = 0.9
@@ -47,7 +51,9 @@ class RunConfig:
         return cls(**{**resolved, "model_args": tuple(sorted(args.items()))})
 
     def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.resolved(), sort_keys=True).encode()).hexdigest()[:12]
+        # Fields added after cells were first keyed enter the key only when set: existing results keep theirs.
+        keyed = {k: v for k, v in self.resolved().items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
+        return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
 
     def run_name(self) -> str:
         return f"{self.model}_{self.dataset}_s{self.seed}_{self.hash()}"
@@ -72,6 +78,9 @@ def parse_value(raw: str, kind: Any) -> Any:
                 raise ValueError(f"expected {what}, got {short(raw)}") from None
     return raw
 
+
+LATER_FIELDS = {"weight_decay_scaling": "lr"}  # field -> its default (see RunConfig.hash)
+WEIGHT_DECAY_SCALINGS = ("lr", "none")
 
 SETTABLE = {f.name: f.type for f in dataclasses.fields(RunConfig) if f.name not in ("model", "dataset", "model_args")}
 
@@ -151,6 +160,10 @@ def validate(config: RunConfig) -> None:
           f"learning_rate must be a finite number > 0, got {config.learning_rate}")
     check(math.isfinite(config.weight_decay) and config.weight_decay >= 0,
           f"weight_decay must be a finite number >= 0, got {config.weight_decay}")
+    check(config.weight_decay_scaling in WEIGHT_DECAY_SCALINGS,
+          f"weight_decay_scaling must be 'lr' or 'none', got {short(config.weight_decay_scaling)}")
+    check(config.weight_decay_scaling == "lr" or config.weight_decay < 1,
+          f"weight_decay {config.weight_decay} with weight_decay_scaling = 'none' would zero every weight each step")
     for name in ("beta_1", "beta_2", "warmup_fraction", "label_smoothing"):
         value = getattr(config, name)
         check(0 <= value < 1, f"{name} must be in [0, 1), got {value}")

@@ -73,3 +73,37 @@ def test_fp16_training_scales_the_loss():
         keras.mixed_precision.set_global_policy(previous)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert model.layers[-1].dtype_policy.name == "float32"  # logits handed to the loss in float32
+
+
+@pytest.mark.parametrize("scaling", ["lr", "none"])
+def test_weight_decay_scaling_matches_numpy(scaling):
+    """One AdamW step against NumPy: decay first (w * (1 - lr * wd) in Keras 3's and PyTorch's convention,
+    w * (1 - wd) in TensorFlow Addons'), then Adam's bias-corrected step, which is lr * g / (|g| + eps) after
+    one step."""
+    import keras
+
+    from benchbench.run.config import RunConfig
+    from benchbench.run.recipe import _optimizer
+
+    lr, wd = 1e-3, 0.05
+    config = RunConfig("vit_tiny", "synthetic", learning_rate=lr, weight_decay=wd, weight_decay_scaling=scaling,
+                       warmup_fraction=0.0, min_lr_ratio=1.0)  # a constant rate
+    w0 = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    g = np.random.default_rng(1).normal(size=(4, 3)).astype("float32")
+    optimizer = _optimizer(config, steps_per_epoch=10)
+    w = keras.Variable(w0)
+    optimizer.build([w])
+    optimizer.apply_gradients([(g, w)])
+    decay = lr * wd if scaling == "lr" else wd
+    expected = w0 * (1 - decay) - lr * g / (np.abs(g) + optimizer.epsilon)
+    np.testing.assert_allclose(np.asarray(w), expected, rtol=1e-5, atol=1e-7)
+    assert float(optimizer.learning_rate) == pytest.approx(lr)  # the rate itself is untouched
+
+
+def test_a_field_added_later_keeps_existing_cell_keys():
+    """Cells are keyed by their config's hash: a field added since (weight_decay_scaling) enters the key only
+    when set, so a study started before it resumes with every finished cell kept."""
+    from benchbench.run.config import RunConfig
+
+    assert RunConfig("vit_tiny", "synthetic").hash() == "a501b0edbcb7"  # the key before the field existed
+    assert RunConfig("vit_tiny", "synthetic", weight_decay_scaling="none").hash() != "a501b0edbcb7"

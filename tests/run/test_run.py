@@ -133,6 +133,8 @@ def test_existing_run_without_resume_is_a_usage_error(reference, capsys):
     (["--set", "model.dropout=1.5"], "option dropout must be in [0, 1)"),
     (["--set", "learning_rate=inf"], "learning_rate must be a finite number > 0"),
     (["--set", "weight_decay=-1"], "weight_decay must be a finite number >= 0"),
+    (["--set", "weight_decay_scaling=step"], "weight_decay_scaling must be 'lr' or 'none'"),
+    (["--set", "weight_decay_scaling=none", "--set", "weight_decay=1"], "would zero every weight each step"),
     (["--set", "beta_1=2"], "beta_1 must be in [0, 1)"),
     (["--set", "min_lr_ratio=5"], "min_lr_ratio must be in [0, 1]"),
     (["--image-size", "0"], "image_size must be >= 8"),
