@@ -263,8 +263,9 @@ def _header(name: str, directory: Path, runs: pd.DataFrame, records: list[dict])
     env = records[0]["environment"] if records else {}
     versions = ", ".join(f"{k} {env[k]}" for k in ("python", "keras", "tensorflow", "numpy") if k in env)
     commits = sorted({r["environment"].get("git_commit") or "unknown" for r in records})
-    protocol = ("tuned (each model searched on validation first, see the study file)" if study.get("tuned")
-                else "one fixed recipe per model (the study file)")
+    protocol = _tuned(study["tune"]) if study.get("tune") else (
+        "tuned (each model searched on validation first, see the study file)" if study.get("tuned")
+        else "one fixed recipe per model (the study file)")
     lines = [f"# Leaderboard: {name}", "",
              study.get("description") or "",
              "",
@@ -295,6 +296,15 @@ def _header(name: str, directory: Path, runs: pd.DataFrame, records: list[dict])
              "fit, median over seeds. Any timing taken while more than one of the study's cells ran on the machine "
              "says how many (\"2 sharing\": the cores were split). Wall: seconds per run, median over seeds."]
     return "\n".join(line for line in lines)
+
+
+def _tuned(tune: dict) -> str:
+    n = tune.get("epochs")
+    epochs = f"{n} epoch{'s' if n != 1 else ''} each" if n else "the study's epochs"
+    pruning = ("no pruning" if tune["pruner"] == "none" else
+               f"{tune['pruner']} pruning from the first epoch after the warm-up")
+    return (f"tuned: each model searched on validation with {tune['trials']} trials ({epochs}, {pruning}) on "
+            f"search seed {tune['seed']}, which no reported cell uses")
 
 
 def _protocol(runs: pd.DataFrame) -> str:

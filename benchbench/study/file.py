@@ -13,9 +13,10 @@
     [tracking]
     backend = "wandb"                 # or "none"
     [tune]                            # optional: tune every model first, then compare the tuned ones
-    trials = 20                       # finished trials per (model, dataset) search
+    trials = 20                       # finished trials per (model, dataset) search, the same for every model
     epochs = 5                        # per trial (default: the study's epochs)
-    pruner = "median"                 # median | hyperband | none
+    pruner = "median"                 # median | hyperband | none; never before the warm-up's end
+    seed = 7                          # the search seed (default: first seed + 1,000,000; never a reported one)
     [tune.space.vit_tiny]             # per model: override dimensions of the family's search space
     learning_rate = {low = 1e-4, high = 1e-3, log = true}
 """
@@ -37,7 +38,8 @@ TOP_LEVEL = {"name": str, "description": str, "datasets": list, "models": list, 
              "overrides": dict, "tracking": dict, "tune": dict, "costs": str, **{key: int for key in SHORTCUTS}}
 COSTS = ("fresh_process", "in_run")  # see benchbench/run/costs.py
 TRACKING = {"backend": str}
-TUNE = {"trials": int, "epochs": int, "pruner": str, "space": dict}
+TUNE = {"trials": int, "epochs": int, "pruner": str, "seed": int, "space": dict}
+SEARCH_SEED_OFFSET = 1_000_000  # the derived search seed: the first reporting seed + this
 
 
 class StudyError(ValueError):
@@ -46,10 +48,12 @@ class StudyError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class TuneSpec:
-    """Tune-then-compare: each (model, dataset) is searched on the study's first seed (validation only), and
-    its cells then run with the best configuration found."""
+    """Tune-then-compare: each (model, dataset) is searched (validation only) with the same number of trials on
+    a search seed that no reported cell uses, and its cells then run with the best configuration found: the
+    seeds a result is reported on never chose its configuration."""
 
     trials: int
+    seed: int  # the search's training and sampler seed: declared, or the first reporting seed + SEARCH_SEED_OFFSET
     epochs: int | None = None  # per trial; None: the study's epochs
     pruner: str = "median"
     space: dict = dataclasses.field(default_factory=dict)  # model -> {key: dimension spec}
@@ -117,7 +121,7 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
             if name not in registry:
                 fail(key, registry.unknown_message(str(name)))
 
-    tune = _tune_spec(fail, data.get("tune"), data["models"])
+    tune = _tune_spec(fail, data.get("tune"), data["models"], data["seeds"])
     shared = {**{k: data[k] for k in SHORTCUTS if k in data}, **data.get("recipe", {})}
     overrides = data.get("overrides", {})
     for model in overrides:
@@ -145,7 +149,7 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
                  description=data.get("description", ""), tune=tune, costs=costs)
 
 
-def _tune_spec(fail, table: dict | None, models: list) -> TuneSpec | None:
+def _tune_spec(fail, table: dict | None, models: list, seeds: list) -> TuneSpec | None:
     if table is None:
         return None
     from benchbench.tune.pruners import PRUNERS
@@ -162,6 +166,12 @@ def _tune_spec(fail, table: dict | None, models: list) -> TuneSpec | None:
         fail("tune.epochs", "must be >= 1")
     if table.get("pruner", "median") not in PRUNERS:
         fail("tune.pruner", f"must be one of {', '.join(PRUNERS)}, got {short(table['pruner'])}")
+    seed = table.get("seed", (seeds[0] + SEARCH_SEED_OFFSET) % 2**32)
+    if not 0 <= seed < 2**32:
+        fail("tune.seed", f"must be in [0, 2**32), got {seed}")
+    if seed in seeds:
+        fail("tune.seed", f"{seed} is one of the reported seeds: a search must not choose the configuration on the "
+                          "seeds it is then reported on; declare another")
     space = table.get("space", {})
     for model, dimensions in space.items():
         if model not in models:
@@ -173,8 +183,8 @@ def _tune_spec(fail, table: dict | None, models: list) -> TuneSpec | None:
             space_for(model, space.get(model, {}))
         except ValueError as error:
             fail(f"tune.space.{model}", str(error))
-    return TuneSpec(trials=table["trials"], epochs=table.get("epochs"), pruner=table.get("pruner", "median"),
-                    space=space)
+    return TuneSpec(trials=table["trials"], seed=seed, epochs=table.get("epochs"),
+                    pruner=table.get("pruner", "median"), space=space)
 
 
 def _cell(fail, model: str, dataset: str, seed: int, shared: dict[str, Any], own: dict[str, Any]) -> RunConfig:

@@ -50,5 +50,13 @@ def write_results(study: Study, cells: list[Cell], directory: Path) -> Path:
     io.write_json(directory / "study.json",
                   {"name": study.name, "description": study.description,
                    "file": str(study.path) if study.path else None, "tuned": study.tune is not None,
-                   "cells": len(cells)})
+                   "tune": _tuning(study), "cells": len(cells)})
     return path
+
+
+def _tuning(study: Study) -> dict | None:
+    """What the leaderboard header says about the searches: budget, trial epochs, pruner and search seed."""
+    if study.tune is None:
+        return None
+    return {"trials": study.tune.trials, "epochs": study.tune.epochs, "pruner": study.tune.pruner,
+            "seed": study.tune.seed}

@@ -21,7 +21,7 @@ from benchbench.run.config import RunConfig, validate, with_overrides
 from benchbench.run.train import execute
 from benchbench.storage import exclusive, heartbeat, open_storage, storage_errors
 from benchbench.tune.dimensions import Dimension
-from benchbench.tune.pruners import make_pruner
+from benchbench.tune.pruners import make_pruner, warmup_epochs
 from benchbench.tune.space import space_for
 
 KIND = "benchbench-search"
@@ -34,6 +34,10 @@ class Search:
     space: dict[str, Dimension]
     trials: int
     pruner: str = "median"
+
+    def make_pruner(self):
+        base = self.base
+        return make_pruner(self.pruner, base.epochs, warmup_epochs(base.warmup_fraction, base.epochs))
 
     def identity(self) -> dict[str, Any]:
         """What a stored search must match to be continued under the same name."""
@@ -51,7 +55,7 @@ def open_search(search: Search, url: str, *, heartbeat_seconds: float = 10, max_
     storage = open_storage(url, heartbeat=heartbeat_seconds, max_retries=max_retries)
     with storage_errors(url):
         study = optuna.create_study(study_name=search.name, storage=storage, direction="maximize",
-                                    pruner=make_pruner(search.pruner, search.base.epochs), load_if_exists=True)
+                                    pruner=search.make_pruner(), load_if_exists=True)
         stored = study.user_attrs
         if not stored:
             for key, value in search.identity().items():
@@ -206,7 +210,7 @@ def best_trials(study, k: int) -> list:
 def tune_study(study, url: str, *, out: Path, data_dir: str | None, heartbeat_seconds: float,
                echo: Callable[[str], None] = print):
     """Tune-then-compare: runs (or joins, as one more worker, or just reads once finished) the search of every
-    (model, dataset) of a study with a [tune] table, on the study's first seed, and returns the study with each
+    (model, dataset) of a study with a [tune] table, on its search seed, and returns the study with each
     cell's configuration replaced by its search's best. Trials keep their runs apart from the cells' runs."""
     spec = study.tune
     best: dict[tuple[str, str], dict] = {}
@@ -214,7 +218,7 @@ def tune_study(study, url: str, *, out: Path, data_dir: str | None, heartbeat_se
         key = (cell.model, cell.dataset)
         if key in best:
             continue
-        base = dataclasses.replace(cell, epochs=spec.epochs or cell.epochs)
+        base = dataclasses.replace(cell, seed=spec.seed, epochs=spec.epochs or cell.epochs)
         search = Search(name=f"{study.name}-tune-{cell.model}-{cell.dataset}", base=base,
                         space=space_for(cell.model, spec.space.get(cell.model, {})), trials=spec.trials,
                         pruner=spec.pruner)

@@ -69,6 +69,7 @@ def test_cells_are_the_product_with_overrides(tmp_path):
     (("epochs = 3", "epochs = 3\n[tune]\nepochs = 2"), "tune.trials", "is required"),
     (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\nsampler = 'tpe'"), "tune.sampler", "unknown key"),
     (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\npruner = 'asha'"), "tune.pruner", "must be one of"),
+    (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\nseed = 1"), "tune.seed", "1 is one of the reported seeds"),
     (("epochs = 3",
       "epochs = 3\n[tune]\ntrials = 5\n[tune.space.resnet50v2]\nlearning_rate = {low = 1e-4, high = 1e-3}"),
      "tune.space.resnet50v2", "not one of this study's models"),
@@ -109,3 +110,10 @@ def test_unreadable_files(tmp_path):
         load_study(tmp_path / "latin1.toml")
     with pytest.raises(StudyError, match="cannot read it: File name too long"):
         load_study(tmp_path / ("x" * 300 + ".toml"))
+
+
+def test_a_search_seed_is_derived_apart_from_the_reported_seeds(tmp_path):
+    study = load_study(write(tmp_path, GOOD.replace("epochs = 3", "epochs = 3\n[tune]\ntrials = 5")))
+    assert study.tune.seed == 1_000_000 and study.tune.seed not in {cell.seed for cell in study.cells}
+    declared = load_study(write(tmp_path, GOOD.replace("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\nseed = 7")))
+    assert declared.tune.seed == 7

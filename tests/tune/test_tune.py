@@ -192,6 +192,8 @@ def test_a_study_with_a_tune_table_compares_the_tuned_configurations(tmp_path, c
     url = sqlite_url(tmp_path / "out" / "tuned" / "optuna.db")
     search = optuna.load_study(study_name="tuned-tune-vit_tiny-synthetic", storage=url)
     assert len(search.trials) == 3 and all(t.user_attrs["config"]["epochs"] == 1 for t in search.trials)
+    # The search trains on its own seed (the first reported one + 1,000,000), never on a reported one.
+    assert {t.user_attrs["config"]["seed"] for t in search.trials} == {1_000_000}
     best = max((t for t in search.trials if t.state == TrialState.COMPLETE), key=lambda t: (t.value, -t.number))
     records = [json.loads(line) for line in (tmp_path / "out" / "tuned" / "records.jsonl").read_text().splitlines()]
     assert sorted(r["config"]["seed"] for r in records) == [0, 1]
@@ -200,6 +202,9 @@ def test_a_study_with_a_tune_table_compares_the_tuned_configurations(tmp_path, c
         assert {k: record["config"][k] for k in best.params if not k.startswith("model.")} == \
             {k: v for k, v in best.params.items() if not k.startswith("model.")}
     assert "tuned    vit_tiny synthetic: best val top-1" in capsys.readouterr().out
+    header = (tmp_path / "reports" / "tuned" / "leaderboard.md").read_text()
+    assert ("**Protocol**: tuned: each model searched on validation with 3 trials (1 epoch each, median pruning "
+            "from the first epoch after the warm-up) on search seed 1000000, which no reported cell uses") in header
     # Run again: the searches and the cells are finished, nothing new is asked or queued.
     assert cli.main(argv) == 0
     assert len(optuna.load_study(study_name="tuned-tune-vit_tiny-synthetic", storage=url).trials) == 3
@@ -221,3 +226,14 @@ def test_each_trial_is_a_wandb_run_in_the_search_group(tmp_path, capsys):
     assert config["learning_rate"] == pytest.approx(trial.params["learning_rate"])  # the trial's parameters
     summary = summary_view(offline)["summary"]
     assert summary["stopped_early"] is False and "test_top1" not in summary  # complete, and no test split
+
+
+@pytest.mark.parametrize("kind", ["median", "hyperband"])
+def test_no_trial_is_pruned_before_its_warm_up_ends(kind):
+    """A 20-epoch recipe warming up over 15 % of its steps: epochs 1-3 are warm-up, epoch 4 the first judged."""
+    from benchbench.tune.pruners import make_pruner, warmup_epochs
+
+    warmup = warmup_epochs(0.15, 20)
+    pruner = make_pruner(kind, 20, warmup)
+    assert warmup == 3
+    assert (pruner._n_warmup_steps if kind == "median" else pruner._min_resource) == 4
