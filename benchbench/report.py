@@ -265,7 +265,9 @@ def _header(name: str, directory: Path, runs: pd.DataFrame, records: list[dict])
     commits = sorted({r["environment"].get("git_commit") or "unknown" for r in records})
     protocol = _tuned(study["tune"]) if study.get("tune") else (
         "tuned (each model searched on validation first, see the study file)" if study.get("tuned")
-        else "one fixed recipe per model (the study file)")
+        else "recipe: the same recipe, epochs, batch size, image size and augmentation for every model"
+        if study.get("protocol") == "recipe" else "one fixed recipe per model (the study file)")
+    protocol += _deviations(study.get("deviations") or {})
     lines = [f"# Leaderboard: {name}", "",
              study.get("description") or "",
              "",
@@ -296,6 +298,15 @@ def _header(name: str, directory: Path, runs: pd.DataFrame, records: list[dict])
              "fit, median over seeds. Any timing taken while more than one of the study's cells ran on the machine "
              "says how many (\"2 sharing\": the cores were split). Wall: seconds per run, median over seeds."]
     return "\n".join(line for line in lines)
+
+
+def _deviations(deviations: dict) -> str:
+    """Each model's declared departures from the protocol, with the study file's reason."""
+    if not deviations:
+        return ""
+    parts = [f"`{model}` " + ", ".join(f"{k} {v}" for k, v in d["fields"].items()) + f" ({d['reason']})"
+             for model, d in deviations.items()]
+    return "; declared deviations: " + "; ".join(parts)
 
 
 def _tuned(tune: dict) -> str:

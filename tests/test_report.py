@@ -138,7 +138,8 @@ def test_report_from_real_runs(tmp_path, capsys):
                                                  "model.head_units": [16]},
                                    "vit_tiny": {"model.depth": 1, "model.patch_size": 8},
                                    # Diverges in its first steps: every cell fails (nan_loss) and is reported so.
-                                   "vit_small": {"model.depth": 1, "model.patch_size": 8, "learning_rate": 1e30}})
+                                   "vit_small": {"model.depth": 1, "model.patch_size": 8, "learning_rate": 1e30,
+                                                 "reason": "a model that fails"}})
     code = cli.main(["study", str(study), "--out", str(tmp_path / "results"),
                      "--report-dir", str(tmp_path / "reports")])
     assert code == 1  # the failing model's cells are reported as failed; the others finished and were reported
@@ -154,6 +155,8 @@ def test_report_from_real_runs(tmp_path, capsys):
     assert sum(row[0] in ("1", "=1") for row in table[1:]) >= 1
     assert "**Environment**" in markdown and "git " in markdown
     assert "Per model: `vit_keras` 2 epochs at 32 px" in markdown
+    assert ("**Protocol**: recipe: the same recipe, epochs, batch size, image size and augmentation for every model; "
+            "declared deviations: `vit_small` learning_rate 1e+30 (a model that fails)") in markdown
     assert "Holm-adjusted" in markdown and "Power: with 2 seeds per model" in markdown
     for figure in ("accuracy_vs_throughput", "accuracy_vs_params", "learning_curves", "seeds", "reliability"):
         for dataset in ("synthetic", "digits"):

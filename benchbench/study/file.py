@@ -5,11 +5,14 @@
     models = ["vit_tiny", "mobilevit_xxs"]
     seeds = [0, 1]
     epochs = 10                       # shortcuts for recipe.epochs / batch_size / image_size
+    costs = "fresh_process"           # cost columns measured once per model in a fresh process, or "in_run"
+    protocol = "recipe"               # what is held equal for every model: "recipe" (default) or "tuned"
     [recipe]                          # run config fields shared by every cell
     learning_rate = 1e-3
     [overrides.vit_tiny]              # per model: run config fields and "model.<option>" keys
+    reason = "..."                    # required when a run config field departs from the protocol
+    epochs = 16
     "model.depth" = 6
-    costs = "fresh_process"           # cost columns measured once per model in a fresh process, or "in_run"
     [tracking]
     backend = "wandb"                 # or "none"
     [tune]                            # optional: tune every model first, then compare the tuned ones
@@ -35,7 +38,12 @@ from benchbench.run.config import RunConfig, check_model, check_token_mixing, va
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # study names become folder names and W&B groups
 SHORTCUTS = ("epochs", "batch_size", "image_size")
 TOP_LEVEL = {"name": str, "description": str, "datasets": list, "models": list, "seeds": list, "recipe": dict,
-             "overrides": dict, "tracking": dict, "tune": dict, "costs": str, **{key: int for key in SHORTCUTS}}
+             "overrides": dict, "tracking": dict, "tune": dict, "costs": str, "protocol": str,
+             **{key: int for key in SHORTCUTS}}
+# What a study holds equal for every model. "recipe": the same recipe, epochs, batch, image size and augmentation;
+# "tuned": the same search (trials, trial epochs, pruner, seed) per model, then the same recipe otherwise. A model
+# may deviate from what its protocol holds equal only with a `reason`, which the leaderboard header prints.
+PROTOCOLS = ("recipe", "tuned")
 COSTS = ("fresh_process", "in_run")  # see benchbench/run/costs.py
 TRACKING = {"backend": str}
 TUNE = {"trials": int, "epochs": int, "pruner": str, "seed": int, "space": dict}
@@ -68,6 +76,8 @@ class Study:
     description: str = ""
     tune: TuneSpec | None = None
     costs: str = "in_run"  # "fresh_process": probe each model configuration (study files default to it)
+    protocol: str = "recipe"
+    deviations: dict = dataclasses.field(default_factory=dict)  # model -> {"fields": {key: value}, "reason": str}
 
 
 def load_study(path: str | Path, *, check_models: bool = True) -> Study:
@@ -123,10 +133,8 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
 
     tune = _tune_spec(fail, data.get("tune"), data["models"], data["seeds"])
     shared = {**{k: data[k] for k in SHORTCUTS if k in data}, **data.get("recipe", {})}
-    overrides = data.get("overrides", {})
-    for model in overrides:
-        if model not in data["models"]:
-            fail(f"overrides.{model}", "is not one of this study's models")
+    protocol = _protocol(fail, data.get("protocol"), tune)
+    overrides, deviations = _deviations(fail, data.get("overrides", {}), data["models"], protocol)
     cells = []
     for dataset in data["datasets"]:
         for model in data["models"]:
@@ -146,7 +154,41 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
     if costs not in COSTS:
         fail("costs", f"must be one of {', '.join(map(repr, COSTS))}, got {short(costs)}")
     return Study(name=data["name"], path=path, cells=tuple(cells), tracking=backend,
-                 description=data.get("description", ""), tune=tune, costs=costs)
+                 description=data.get("description", ""), tune=tune, costs=costs, protocol=protocol,
+                 deviations=deviations)
+
+
+def _protocol(fail, declared: str | None, tune: TuneSpec | None) -> str:
+    protocol = declared or ("tuned" if tune else "recipe")
+    if protocol not in PROTOCOLS:
+        fail("protocol", f"must be one of {', '.join(map(repr, PROTOCOLS))}, got {short(protocol)}")
+    if (protocol == "tuned") != (tune is not None):
+        fail("protocol", "'tuned' needs a [tune] table, and a [tune] table needs protocol 'tuned'")
+    return protocol
+
+
+def _deviations(fail, overrides: dict, models: list, protocol: str) -> tuple[dict, dict]:
+    """The overrides without their reasons, and each model's deviations from what the protocol holds equal
+    (run config fields; `model.*` options choose the model itself). A deviation without a reason is refused:
+    a study must not give one model other inputs, budget or recipe unnoticed."""
+    plain, deviations = {}, {}
+    for model, values in overrides.items():
+        if model not in models:
+            fail(f"overrides.{model}", "is not one of this study's models")
+        if not isinstance(values, dict):
+            fail(f"overrides.{model}", "must be a table")
+        values = dict(values)
+        reason = values.pop("reason", None)
+        changed = {k: v for k, v in values.items() if not str(k).startswith("model.")}
+        if reason is not None and (not isinstance(reason, str) or not reason.strip()):
+            fail(f"overrides.{model}.reason", "must be a non-empty string")
+        if changed and reason is None:
+            fail(f"overrides.{model}", f"changes {', '.join(sorted(changed))} for this model alone, which protocol "
+                                       f"{protocol!r} holds equal for every model: say why with reason = \"...\"")
+        plain[model] = values
+        if changed:
+            deviations[model] = {"fields": changed, "reason": reason.strip()}
+    return plain, deviations
 
 
 def _tune_spec(fail, table: dict | None, models: list, seeds: list) -> TuneSpec | None:

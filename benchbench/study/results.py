@@ -50,7 +50,8 @@ def write_results(study: Study, cells: list[Cell], directory: Path) -> Path:
     io.write_json(directory / "study.json",
                   {"name": study.name, "description": study.description,
                    "file": str(study.path) if study.path else None, "tuned": study.tune is not None,
-                   "tune": _tuning(study), "cells": len(cells)})
+                   "tune": _tuning(study), "protocol": study.protocol, "deviations": study.deviations,
+                   "cells": len(cells)})
     return path
 
 

@@ -17,6 +17,7 @@ epochs = 3
 [recipe]
 learning_rate = 5e-4
 [overrides.vit_tiny]
+reason = "a test of per-model overrides"
 "model.depth" = 2
 batch_size = 32
 [overrides.mobilevit_xxs]
@@ -70,6 +71,11 @@ def test_cells_are_the_product_with_overrides(tmp_path):
     (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\nsampler = 'tpe'"), "tune.sampler", "unknown key"),
     (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\npruner = 'asha'"), "tune.pruner", "must be one of"),
     (("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\nseed = 1"), "tune.seed", "1 is one of the reported seeds"),
+    (('reason = "a test of per-model overrides"\n', ""), "overrides.vit_tiny",
+     "changes batch_size for this model alone, which protocol 'recipe' holds equal"),
+    (('reason = "a test of per-model overrides"', "reason = ' '"), "overrides.vit_tiny.reason", "non-empty string"),
+    (("epochs = 3", 'epochs = 3\nprotocol = "tuned"'), "protocol", "'tuned' needs a [tune] table"),
+    (("epochs = 3", 'epochs = 3\nprotocol = "flops"'), "protocol", "must be one of 'recipe', 'tuned'"),
     (("epochs = 3",
       "epochs = 3\n[tune]\ntrials = 5\n[tune.space.resnet50v2]\nlearning_rate = {low = 1e-4, high = 1e-3}"),
      "tune.space.resnet50v2", "not one of this study's models"),
@@ -117,3 +123,9 @@ def test_a_search_seed_is_derived_apart_from_the_reported_seeds(tmp_path):
     assert study.tune.seed == 1_000_000 and study.tune.seed not in {cell.seed for cell in study.cells}
     declared = load_study(write(tmp_path, GOOD.replace("epochs = 3", "epochs = 3\n[tune]\ntrials = 5\nseed = 7")))
     assert declared.tune.seed == 7
+
+
+def test_declared_deviations_are_kept_for_the_report(tmp_path):
+    study = load_study(write(tmp_path, GOOD))
+    assert study.protocol == "recipe"
+    assert study.deviations == {"vit_tiny": {"fields": {"batch_size": 32}, "reason": "a test of per-model overrides"}}
