@@ -206,7 +206,8 @@ def write_report(results: str | Path, out: str | Path = "reports") -> Path:
     board = leaderboard(runs, saved, run_costs.read_all(directory / "costs")) if len(runs) else \
         pd.DataFrame(columns=["dataset"])
     with io.atomic_dir(target) as tmp:  # readers, and other workers writing it too, never see half a report
-        sections = [_header(name, directory, runs, records)]
+        study = _study(directory)
+        sections = [_header(name, study, runs, records)]
         if absent:
             sections.append(f"runs.csv has no column {', '.join(absent)}: shown as –.")
         if not len(runs):
@@ -215,7 +216,8 @@ def write_report(results: str | Path, out: str | Path = "reports") -> Path:
             own = runs[runs["dataset"] == dataset]
             figures = _figures(dataset, own, rows, records, tmp) + _reliability(dataset, own, rows, saved, tmp)
             parts = [f"## {dataset}", _protocol(own), power_statement(own, saved), markdown_table(rows),
-                     _notes(rows), "\n".join(f"![{title}]({file})" for title, file in figures)]
+                     _notes(rows), time_to_target(records, dataset, study.get("target_val_top1")),
+                     "\n".join(f"![{title}]({file})" for title, file in figures)]
             sections.append("\n\n".join(part for part in parts if part))
         (tmp / "leaderboard.md").write_text("\n\n".join(sections).rstrip() + "\n")
         (tmp / "runs.csv").write_bytes((directory / "runs.csv").read_bytes())
@@ -258,8 +260,11 @@ def _predictions(directory: Path, records: list[dict]) -> dict[str, dict]:
     return saved
 
 
-def _header(name: str, directory: Path, runs: pd.DataFrame, records: list[dict]) -> str:
-    study = json.loads((directory / "study.json").read_text()) if (directory / "study.json").exists() else {}
+def _study(directory: Path) -> dict:
+    return json.loads((directory / "study.json").read_text()) if (directory / "study.json").exists() else {}
+
+
+def _header(name: str, study: dict, runs: pd.DataFrame, records: list[dict]) -> str:
     env = records[0]["environment"] if records else {}
     versions = ", ".join(f"{k} {env[k]}" for k in ("python", "keras", "tensorflow", "numpy") if k in env)
     commits = sorted({r["environment"].get("git_commit") or "unknown" for r in records})
@@ -382,6 +387,36 @@ def seeds_needed(results: str | Path, points: float) -> list[str]:
                      f"error (±{100 * math.sqrt(image_variance):.2f} points) is too large: test on more images")
     return [f"{name}: seeds per model for {stats.POWER:.0%} power (two-sided {stats.ALPHA}, Bonferroni over the pairs)",
             *lines]
+
+
+def time_to_target(records: list[dict], dataset: str, target: float | None) -> str:
+    """Per model: how many runs reached the study's validation target, and the median over those of the first
+    epoch that did and of the training seconds to it (that epoch x steps per epoch x the run's median step time:
+    steady-state training, without tracing, validation or bookkeeping)."""
+    if not target:
+        return ""
+    rows = []
+    for model, own in _by_model(records, dataset).items():
+        reached = [(epoch, epoch * r["resolved"]["steps_per_epoch"] * r["train_step_seconds_median"])
+                   for r in own for epoch in [_first_epoch(r, target)] if epoch is not None]
+        rows.append({"model": f"`{model}`", "runs reached": f"{len(reached)} of {len(own)}",
+                     "epochs (median)": _num(np.median([e for e, _ in reached]), ".1f") if reached else "–",
+                     "training seconds (median)": _num(np.median([t for _, t in reached]), ".0f") if reached else "–"})
+    return (f"Time to {100 * target:g} % validation top-1 (first epoch reaching it; seconds = that epoch x steps "
+            f"per epoch x the run's median step time):\n\n{pd.DataFrame(rows).to_markdown(index=False)}")
+
+
+def _by_model(records: list[dict], dataset: str) -> dict[str, list[dict]]:
+    """The finished runs' records of one data set, by model, in file order."""
+    models: dict[str, list[dict]] = {}
+    for record in records:
+        if record["config"]["dataset"] == dataset and record.get("train_step_seconds_median"):
+            models.setdefault(record["config"]["model"], []).append(record)
+    return models
+
+
+def _first_epoch(record: dict, target: float) -> int | None:
+    return next((h["epoch"] for h in record["metrics"]["history"] if h.get("val_top1", -1) >= target), None)
 
 
 def _notes(rows: pd.DataFrame) -> str:

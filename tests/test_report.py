@@ -236,3 +236,20 @@ def test_paths_that_are_not_utf8_print_escaped(tmp_path, capsys):
     folder = tmp_path / os.fsdecode(b"caf\xe9")  # a Latin-1 name: valid on Linux, not UTF-8
     code, markdown, err = report_of(folder, capsys, runs([("d", "vit_a", 0, "done", 0.5)]))
     assert code == 0 and markdown and err == ""
+
+
+def test_time_to_target_counts_the_runs_that_reached_it():
+    from benchbench.report import time_to_target
+
+    def record(model, val_top1s, step_seconds=0.5):
+        history = [{"epoch": i + 1, "val_top1": v} for i, v in enumerate(val_top1s)]
+        return {"config": {"model": model, "dataset": "d"}, "metrics": {"history": history},
+                "resolved": {"steps_per_epoch": 10}, "train_step_seconds_median": step_seconds}
+
+    records = [record("a", [0.5, 0.91, 0.95]), record("a", [0.5, 0.6, 0.7]), record("b", [0.9, 0.9], 0.1),
+               record("b", [0.2, 0.95], 0.1), record("c", [0.95], 0.1) | {"config": {"model": "c", "dataset": "e"}}]
+    text = time_to_target(records, "d", 0.9)
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| `")]
+    assert [[cell.strip() for cell in row] for row in rows] == [["`a`", "1 of 2", "2", "10"],  # 2 x 10 x 0.5 s
+                                                               ["`b`", "2 of 2", "1.5", "2"]]  # 1.5 x 10 x 0.1 s
+    assert time_to_target(records, "d", None) == ""

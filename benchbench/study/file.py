@@ -7,6 +7,7 @@
     epochs = 10                       # shortcuts for recipe.epochs / batch_size / image_size
     costs = "fresh_process"           # cost columns measured once per model in a fresh process, or "in_run"
     protocol = "recipe"               # what is held equal for every model: "recipe" (default) or "tuned"
+    target_val_top1 = 0.9             # optional: report each model's epochs and seconds to this val top-1
     [recipe]                          # run config fields shared by every cell
     learning_rate = 1e-3
     [overrides.vit_tiny]              # per model: run config fields and "model.<option>" keys
@@ -39,7 +40,7 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # study names become fold
 SHORTCUTS = ("epochs", "batch_size", "image_size")
 TOP_LEVEL = {"name": str, "description": str, "datasets": list, "models": list, "seeds": list, "recipe": dict,
              "overrides": dict, "tracking": dict, "tune": dict, "costs": str, "protocol": str,
-             **{key: int for key in SHORTCUTS}}
+             "target_val_top1": float, **{key: int for key in SHORTCUTS}}
 # What a study holds equal for every model. "recipe": the same recipe, epochs, batch, image size and augmentation;
 # "tuned": the same search (trials, trial epochs, pruner, seed) per model, then the same recipe otherwise. A model
 # may deviate from what its protocol holds equal only with a `reason`, which the leaderboard header prints.
@@ -78,6 +79,7 @@ class Study:
     costs: str = "in_run"  # "fresh_process": probe each model configuration (study files default to it)
     protocol: str = "recipe"
     deviations: dict = dataclasses.field(default_factory=dict)  # model -> {"fields": {key: value}, "reason": str}
+    target_val_top1: float | None = None  # time to target: the first epoch each run reaches this validation top-1
 
 
 def load_study(path: str | Path, *, check_models: bool = True) -> Study:
@@ -150,12 +152,15 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
                 check_token_mixing(config)
             except ValueError as error:
                 fail(f"models.{config.model}", str(error))
+    target = data.get("target_val_top1")
+    if target is not None and not 0 < target <= 1:
+        fail("target_val_top1", f"must be a validation top-1 in (0, 1], got {short(target)}")
     costs = data.get("costs", "fresh_process")
     if costs not in COSTS:
         fail("costs", f"must be one of {', '.join(map(repr, COSTS))}, got {short(costs)}")
     return Study(name=data["name"], path=path, cells=tuple(cells), tracking=backend,
                  description=data.get("description", ""), tune=tune, costs=costs, protocol=protocol,
-                 deviations=deviations)
+                 deviations=deviations, target_val_top1=target)
 
 
 def _protocol(fail, declared: str | None, tune: TuneSpec | None) -> str:

@@ -51,7 +51,7 @@ def write_results(study: Study, cells: list[Cell], directory: Path) -> Path:
                   {"name": study.name, "description": study.description,
                    "file": str(study.path) if study.path else None, "tuned": study.tune is not None,
                    "tune": _tuning(study), "protocol": study.protocol, "deviations": study.deviations,
-                   "cells": len(cells)})
+                   "target_val_top1": study.target_val_top1, "cells": len(cells)})
     return path
 
 
