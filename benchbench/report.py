@@ -476,8 +476,11 @@ def _figures(dataset: str, runs: pd.DataFrame, board: pd.DataFrame, records: lis
     if len(finished):
         fig, ax = plt.subplots(figsize=(7, 4.5))
         order = list(done["model"])
+        state = np.random.get_state()
+        np.random.seed(0)  # seaborn jitters the dots with NumPy's global generator: the same report, the same figure
         sns.stripplot(data=finished, x="model", y="test_top1_pct", order=order, hue="model", size=7, jitter=0.15,
                       ax=ax, legend=False)
+        np.random.set_state(state)
         sns.pointplot(data=finished, x="model", y="test_top1_pct", order=order, errorbar=None, color="black",
                       markers="_", linestyles="none", ax=ax)
         ax.set_xlabel("")
