@@ -268,7 +268,7 @@ def _header(name: str, study: dict, runs: pd.DataFrame, records: list[dict]) -> 
     env = records[0]["environment"] if records else {}
     versions = ", ".join(f"{k} {env[k]}" for k in ("python", "keras", "tensorflow", "numpy") if k in env)
     commits = sorted({r["environment"].get("git_commit") or "unknown" for r in records})
-    protocol = _tuned(study["tune"]) if study.get("tune") else (
+    protocol = _tuned(study["tune"]) if study.get("tune") else _flops(study) if study.get("budget_tflops") else (
         "tuned (each model searched on validation first, see the study file)" if study.get("tuned")
         else "recipe: the same recipe, epochs, batch size, image size and augmentation for every model"
         if study.get("protocol") == "recipe" else "one fixed recipe per model (the study file)")
@@ -312,6 +312,14 @@ def _deviations(deviations: dict) -> str:
     parts = [f"`{model}` " + ", ".join(f"{k} {v}" for k, v in d["fields"].items()) + f" ({d['reason']})"
              for model, d in deviations.items()]
     return "; declared deviations: " + "; ".join(parts)
+
+
+def _flops(study: dict) -> str:
+    spent = "; ".join(f"`{key.split('/')[0]}` {d['epochs']} epochs, {d['tflops']:g} TFLOPs"
+                      for key, d in (study.get("budget") or {}).items())
+    return (f"flops: the same recipe, batch size, image size and augmentation for every model, and the same "
+            f"{study['budget_tflops']:g} training TFLOPs per run (3 x forward FLOPs x training images x epochs, "
+            f"epochs derived per model: {spent})")
 
 
 def _tuned(tune: dict) -> str:

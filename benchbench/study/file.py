@@ -6,7 +6,8 @@
     seeds = [0, 1]
     epochs = 10                       # shortcuts for recipe.epochs / batch_size / image_size
     costs = "fresh_process"           # cost columns measured once per model in a fresh process, or "in_run"
-    protocol = "recipe"               # what is held equal for every model: "recipe" (default) or "tuned"
+    protocol = "recipe"               # what is held equal for every model: "recipe" (default), "tuned" or "flops"
+    budget_tflops = 5.0               # protocol "flops": training TFLOPs per run, epochs derived per model
     target_val_top1 = 0.9             # optional: report each model's epochs and seconds to this val top-1
     [recipe]                          # run config fields shared by every cell
     learning_rate = 1e-3
@@ -40,11 +41,12 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # study names become fold
 SHORTCUTS = ("epochs", "batch_size", "image_size")
 TOP_LEVEL = {"name": str, "description": str, "datasets": list, "models": list, "seeds": list, "recipe": dict,
              "overrides": dict, "tracking": dict, "tune": dict, "costs": str, "protocol": str,
-             "target_val_top1": float, **{key: int for key in SHORTCUTS}}
+             "target_val_top1": float, "budget_tflops": float, **{key: int for key in SHORTCUTS}}
 # What a study holds equal for every model. "recipe": the same recipe, epochs, batch, image size and augmentation;
 # "tuned": the same search (trials, trial epochs, pruner, seed) per model, then the same recipe otherwise. A model
 # may deviate from what its protocol holds equal only with a `reason`, which the leaderboard header prints.
-PROTOCOLS = ("recipe", "tuned")
+# "flops": the same recipe, and the same training FLOPs (budget_tflops) per run, each model's epochs derived.
+PROTOCOLS = ("recipe", "tuned", "flops")
 COSTS = ("fresh_process", "in_run")  # see benchbench/run/costs.py
 TRACKING = {"backend": str}
 TUNE = {"trials": int, "epochs": int, "pruner": str, "seed": int, "space": dict}
@@ -80,6 +82,8 @@ class Study:
     protocol: str = "recipe"
     deviations: dict = dataclasses.field(default_factory=dict)  # model -> {"fields": {key: value}, "reason": str}
     target_val_top1: float | None = None  # time to target: the first epoch each run reaches this validation top-1
+    budget_tflops: float | None = None  # protocol "flops": training TFLOPs per run
+    budget: dict = dataclasses.field(default_factory=dict)  # "model/dataset" -> {"epochs", "tflops"} derived
 
 
 def load_study(path: str | Path, *, check_models: bool = True) -> Study:
@@ -152,6 +156,7 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
                 check_token_mixing(config)
             except ValueError as error:
                 fail(f"models.{config.model}", str(error))
+    cells, budget = _budget(fail, protocol, data, tuple(cells))
     target = data.get("target_val_top1")
     if target is not None and not 0 < target <= 1:
         fail("target_val_top1", f"must be a validation top-1 in (0, 1], got {short(target)}")
@@ -160,7 +165,8 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
         fail("costs", f"must be one of {', '.join(map(repr, COSTS))}, got {short(costs)}")
     return Study(name=data["name"], path=path, cells=tuple(cells), tracking=backend,
                  description=data.get("description", ""), tune=tune, costs=costs, protocol=protocol,
-                 deviations=deviations, target_val_top1=target)
+                 deviations=deviations, target_val_top1=target, budget_tflops=data.get("budget_tflops"),
+                 budget=budget)
 
 
 def _protocol(fail, declared: str | None, tune: TuneSpec | None) -> str:
@@ -170,6 +176,30 @@ def _protocol(fail, declared: str | None, tune: TuneSpec | None) -> str:
     if (protocol == "tuned") != (tune is not None):
         fail("protocol", "'tuned' needs a [tune] table, and a [tune] table needs protocol 'tuned'")
     return protocol
+
+
+def _budget(fail, protocol: str, data: dict, cells: tuple) -> tuple[tuple, dict]:
+    """Under protocol "flops", the cells with their epochs derived from budget_tflops (see study/budget.py);
+    every process derives them (local workers too), so all key the same cells."""
+    budget = data.get("budget_tflops")
+    if (protocol == "flops") != (budget is not None):
+        fail("budget_tflops", "protocol 'flops' needs budget_tflops (training TFLOPs per run), and only it takes one")
+    if budget is None:
+        return cells, {}
+    if not budget > 0:
+        fail("budget_tflops", f"must be > 0, got {short(budget)}")
+    if "epochs" in data or "epochs" in data.get("recipe", {}) or any(
+            "epochs" in values for values in data.get("overrides", {}).values()):
+        fail("epochs", "protocol 'flops' derives every model's epochs from budget_tflops: remove epochs")
+    from benchbench.study.budget import matched
+
+    matched_cells, derived = matched(cells, budget)
+    for cell in matched_cells:
+        try:
+            validate(cell)
+        except ValueError as error:
+            fail("budget_tflops", f"{cell.model}: {error}")
+    return matched_cells, derived
 
 
 def _deviations(fail, overrides: dict, models: list, protocol: str) -> tuple[dict, dict]:

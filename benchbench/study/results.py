@@ -51,7 +51,8 @@ def write_results(study: Study, cells: list[Cell], directory: Path) -> Path:
                   {"name": study.name, "description": study.description,
                    "file": str(study.path) if study.path else None, "tuned": study.tune is not None,
                    "tune": _tuning(study), "protocol": study.protocol, "deviations": study.deviations,
-                   "target_val_top1": study.target_val_top1, "cells": len(cells)})
+                   "target_val_top1": study.target_val_top1, "budget_tflops": study.budget_tflops,
+                   "budget": study.budget, "cells": len(cells)})
     return path
 
 
