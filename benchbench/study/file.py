@@ -91,18 +91,7 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
     options the model rejects are a usage error here, before anything is queued (local workers skip this: the
     command that started them checked)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StudyError(f"{path}: no such study file") from None
-    except IsADirectoryError:
-        raise StudyError(f"{path}: is a directory, not a study file") from None
-    except UnicodeDecodeError:
-        raise StudyError(f"{path}: not a text file (not UTF-8)") from None
-    except OSError as error:  # unreadable, a name too long, ...
-        raise StudyError(f"{path}: cannot read it: {error.strerror or error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise StudyError(f"{path}: not valid TOML: {error}") from None
+    data = _read(path)
 
     def fail(key: str, reason: str):
         raise StudyError(f"{path}: {key}: {reason}")
@@ -147,15 +136,7 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
             for seed in data["seeds"]:
                 cells.append(_cell(fail, model, dataset, seed, shared, overrides.get(model, {})))
     if check_models:
-        for config in cells:
-            try:
-                check_model(config)
-            except ValueError as error:
-                fail(f"overrides.{config.model}" if config.model in overrides else "models", str(error))
-            try:  # a comparison of token mixers must not include one that mixes nothing
-                check_token_mixing(config)
-            except ValueError as error:
-                fail(f"models.{config.model}", str(error))
+        _check_models(fail, cells, overrides)
     cells, budget = _budget(fail, protocol, data, tuple(cells))
     target = data.get("target_val_top1")
     if target is not None and not 0 < target <= 1:
@@ -167,6 +148,35 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
                  description=data.get("description", ""), tune=tune, costs=costs, protocol=protocol,
                  deviations=deviations, target_val_top1=target, budget_tflops=data.get("budget_tflops"),
                  budget=budget)
+
+
+def _read(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StudyError(f"{path}: no such study file") from None
+    except IsADirectoryError:
+        raise StudyError(f"{path}: is a directory, not a study file") from None
+    except UnicodeDecodeError:
+        raise StudyError(f"{path}: not a text file (not UTF-8)") from None
+    except OSError as error:  # unreadable, a name too long, ...
+        raise StudyError(f"{path}: cannot read it: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise StudyError(f"{path}: not valid TOML: {error}") from None
+
+
+def _check_models(fail, cells: list[RunConfig], overrides: dict) -> None:
+    """Every distinct model configuration builds, and mixes tokens at every stage (a comparison of token mixers
+    must not include one that mixes nothing)."""
+    for config in cells:
+        try:
+            check_model(config)
+        except ValueError as error:
+            fail(f"overrides.{config.model}" if config.model in overrides else "models", str(error))
+        try:
+            check_token_mixing(config)
+        except ValueError as error:
+            fail(f"models.{config.model}", str(error))
 
 
 def _protocol(fail, declared: str | None, tune: TuneSpec | None) -> str:

@@ -74,7 +74,7 @@ def test_workers_starting_together_queue_each_cell_once(backend, tmp_path, reque
     url = sqlite_url(tmp_path / "s.db") if backend == "sqlite" else request.getfixturevalue("postgres_url")
     name = f"together_{backend}_{tmp_path.name}"
     study_path = write_study(tmp_path, name, datasets=["synthetic"], models=["vit_tiny", "shiftvit_keras"],
-                             seeds=[0, 1, 2])
+                             seeds=[0, 1, 2], overrides={"shiftvit_keras": {"model.depths": [1]}})
     queued = run_together(_start_study, (str(study_path), url))
     assert sum(queued) == 6 and len(optuna.load_study(study_name=name, storage=url).trials) == 6
 

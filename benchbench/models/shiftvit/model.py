@@ -120,7 +120,8 @@ def shiftvit_keras(*, num_classes: int, image_size: int, **overrides) -> keras.M
     0.2, stochastic depth 0.2) on the official SPACH structure: GroupNorm(1) (the tutorial uses channel
     LayerNorm), norms after the patch embedding and before pooling (the tutorial has neither), one linear
     drop-path schedule over all blocks (the tutorial restarts it per stage), and the paper's shift of 4 / n_div
-    of the channels (the tutorial shifts half of them at C = 96). Patch merging pads odd maps as the tutorial
-    does ("same"), so its 48 px crops end on a 2x2 map, not SPACH's 1x1."""
+    of the channels (the tutorial shifts half of them at C = 96), and the MLP dropout 0.2 also after the patch
+    embedding, where SPACH applies its drop rate (the tutorial has none there). Patch merging pads odd maps as
+    the tutorial does ("same"), so its 48 px crops end on a 2x2 map, not SPACH's 1x1."""
     return _variant("shiftvit_keras", num_classes, image_size, overrides,
                     depths=(2, 4, 8, 2), mlp_ratio=2.0, dropout=0.2, drop_path_rate=0.2, merge_padding="same")

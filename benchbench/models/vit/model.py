@@ -112,7 +112,11 @@ def vit_small(*, num_classes: int, image_size: int, **overrides) -> keras.Model:
                 num_classes=100, image_size=32)
 def vit_keras(*, num_classes: int, image_size: int, **overrides) -> keras.Model:
     """The keras.io CIFAR-100 configuration: resize to 72, patch 6, dim 64, 8 layers, 4 heads of width 64,
-    MLP 128, and a 2048/1024 MLP head on the flattened tokens with dropout 0.5."""
+    MLP 128, and a 2048/1024 MLP head on the flattened tokens with dropout 0.5.
+
+    In the ViT paper's encoder block (as every ViT here): dropout 0.1 after the embedding and on each residual
+    branch, GELU only after the MLP's first layer. The tutorial's block has no embedding or attention-output
+    dropout and a GELU after the MLP's second layer too."""
     defaults = dict(patch_size=6, dim=64, depth=8, num_heads=4, head_dim=64, mlp_dim=128, resize_to=72,
                     pool="flatten", head_units=(2048, 1024), dropout=0.1, attention_dropout=0.1, head_dropout=0.5,
                     init_std=None)
