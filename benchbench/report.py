@@ -338,7 +338,18 @@ def _protocol(runs: pd.DataFrame) -> str:
         sizes = sorted(own["image_size"].dropna().astype(int).unique())
         parts.append(f"`{model}` {'/'.join(map(str, epochs))} epochs"
                      + (f" at {'/'.join(map(str, sizes))} px" if sizes else ""))
-    return "Per model: " + "; ".join(parts) + "."
+    return "Per model: " + "; ".join(parts) + "." + _compute_spread(runs)
+
+
+def _compute_spread(runs: pd.DataFrame) -> str:
+    """How far apart the models' forward compute per image is: a comparison at one recipe may still give one
+    model many times another's compute (a larger input inside the model, a finer patch grid)."""
+    gflops = pd.to_numeric(runs["gflops"], errors="coerce").groupby(runs["model"], sort=False).median().dropna()
+    if len(gflops) < 2 or gflops.min() <= 0:
+        return ""
+    low, high = gflops.idxmin(), gflops.idxmax()
+    return (f" Forward compute per image: {gflops[low]:.3g} GFLOPs (`{low}`) to {gflops[high]:.3g} (`{high}`), "
+            f"{gflops[high] / gflops[low]:.1f}x.")
 
 
 def power_statement(runs: pd.DataFrame, saved: dict[str, dict]) -> str:

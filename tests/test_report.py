@@ -253,3 +253,13 @@ def test_time_to_target_counts_the_runs_that_reached_it():
     assert [[cell.strip() for cell in row] for row in rows] == [["`a`", "1 of 2", "2", "10"],  # 2 x 10 x 0.5 s
                                                                ["`b`", "2 of 2", "1.5", "2"]]  # 1.5 x 10 x 0.1 s
     assert time_to_target(records, "d", None) == ""
+
+
+def test_the_per_model_line_states_the_compute_spread():
+    from benchbench.report import _protocol
+
+    runs = pd.DataFrame({"model": ["a", "a", "b"], "epochs": [2, 2, 3], "image_size": [32, 32, 32],
+                         "gflops": [0.5, 0.5, 0.05]})
+    assert _protocol(runs) == ("Per model: `a` 2 epochs at 32 px; `b` 3 epochs at 32 px. Forward compute per image: "
+                               "0.05 GFLOPs (`b`) to 0.5 (`a`), 10.0x.")
+    assert _protocol(runs.assign(gflops=float("nan"))).endswith("`b` 3 epochs at 32 px.")
