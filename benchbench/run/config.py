@@ -31,6 +31,7 @@ class RunConfig:
     # ShiftViT tutorial and the original ViT tutorial used: their 1e-4 is 1,000x Keras 3's at lr 1e-3).
     weight_decay_scaling: str = "lr"
     warmup_fraction: float = 0.1
+    warmup_start_ratio: float = 0.0  # the warm-up starts at this fraction of learning_rate (keras.io ShiftViT: 0.01)
     min_lr_ratio: float = 0.0
     beta_1: float = 0.9
     beta_2: float = 0.999
@@ -79,7 +80,7 @@ def parse_value(raw: str, kind: Any) -> Any:
     return raw
 
 
-LATER_FIELDS = {"weight_decay_scaling": "lr"}  # field -> its default (see RunConfig.hash)
+LATER_FIELDS = {"weight_decay_scaling": "lr", "warmup_start_ratio": 0.0}  # field -> its default (RunConfig.hash)
 WEIGHT_DECAY_SCALINGS = ("lr", "none")
 
 SETTABLE = {f.name: f.type for f in dataclasses.fields(RunConfig) if f.name not in ("model", "dataset", "model_args")}
@@ -168,6 +169,8 @@ def validate(config: RunConfig) -> None:
         value = getattr(config, name)
         check(0 <= value < 1, f"{name} must be in [0, 1), got {value}")
     check(0 <= config.min_lr_ratio <= 1, f"min_lr_ratio must be in [0, 1], got {config.min_lr_ratio}")
+    check(0 <= config.warmup_start_ratio <= 1,
+          f"warmup_start_ratio must be in [0, 1], got {config.warmup_start_ratio}")
     check(config.precision in PRECISIONS, f"precision must be fp32, bf16 or fp16, got {short(config.precision)}")
     check(config.augment is None or config.augment in AUGMENTATIONS,
           f"augment must be one of {', '.join(AUGMENTATIONS)}, got {short(config.augment)}")

@@ -56,13 +56,15 @@ def build_training(config: RunConfig, spec, image_size: int, steps_per_epoch: in
 
 
 def _optimizer(config: RunConfig, steps_per_epoch: int):
-    """AdamW with a linear warm-up over `warmup_fraction` of the steps, then cosine decay to min_lr_ratio."""
+    """AdamW with a linear warm-up over `warmup_fraction` of the steps (from warmup_start_ratio x the rate), then
+    cosine decay to min_lr_ratio x the rate."""
     import keras
 
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = int(config.warmup_fraction * total_steps)
     schedule = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup_steps else config.learning_rate, max(1, total_steps - warmup_steps),
+        config.warmup_start_ratio * config.learning_rate if warmup_steps else config.learning_rate,
+        max(1, total_steps - warmup_steps),
         alpha=config.min_lr_ratio, warmup_target=config.learning_rate if warmup_steps else None,
         warmup_steps=warmup_steps)
     adamw = keras.optimizers.AdamW if config.weight_decay_scaling == "lr" else _adamw_unscaled_decay()

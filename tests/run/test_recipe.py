@@ -107,3 +107,17 @@ def test_a_field_added_later_keeps_existing_cell_keys():
 
     assert RunConfig("vit_tiny", "synthetic").hash() == "a501b0edbcb7"  # the key before the field existed
     assert RunConfig("vit_tiny", "synthetic", weight_decay_scaling="none").hash() != "a501b0edbcb7"
+
+
+@pytest.mark.parametrize("start", [0.0, 0.01])
+def test_the_warm_up_starts_where_the_recipe_says(start):
+    """Linear from warmup_start_ratio x the rate (the keras.io ShiftViT tutorial: 1e-5 for 1e-3) to the rate at
+    the end of the warm-up, then cosine down to min_lr_ratio x the rate."""
+    from benchbench.run.config import RunConfig
+    from benchbench.run.recipe import _optimizer
+
+    config = RunConfig("vit_tiny", "synthetic", epochs=10, learning_rate=1e-3, warmup_fraction=0.2,
+                       warmup_start_ratio=start)
+    schedule = _optimizer(config, steps_per_epoch=10)._learning_rate  # 100 steps, 20 of warm-up
+    rates = [float(schedule(step)) for step in (0, 10, 20, 100)]
+    assert rates == pytest.approx([start * 1e-3, (start + (1 - start) / 2) * 1e-3, 1e-3, 0.0], abs=1e-9)

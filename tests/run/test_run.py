@@ -137,6 +137,7 @@ def test_existing_run_without_resume_is_a_usage_error(reference, capsys):
     (["--set", "weight_decay_scaling=none", "--set", "weight_decay=1"], "would zero every weight each step"),
     (["--set", "beta_1=2"], "beta_1 must be in [0, 1)"),
     (["--set", "min_lr_ratio=5"], "min_lr_ratio must be in [0, 1]"),
+    (["--set", "warmup_start_ratio=2"], "warmup_start_ratio must be in [0, 1]"),
     (["--image-size", "0"], "image_size must be >= 8"),
     (["--seed", "-1"], "seed must be in [0, 2**32)"),
     (["--epochs", "100000000000"], "beyond the 2**31 steps"),
