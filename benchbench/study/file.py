@@ -79,7 +79,7 @@ class Study:
     description: str = ""
     tune: TuneSpec | None = None
     costs: str = "in_run"  # "fresh_process": probe each model configuration (study files default to it)
-    protocol: str = "recipe"
+    protocol: str | None = None  # None for studies made in code (a confirmation): no protocol was declared
     deviations: dict = dataclasses.field(default_factory=dict)  # model -> {"fields": {key: value}, "reason": str}
     target_val_top1: float | None = None  # time to target: the first epoch each run reaches this validation top-1
     budget_tflops: float | None = None  # protocol "flops": training TFLOPs per run
