@@ -41,6 +41,16 @@ def _temp_path(path: Path, suffix: str = "") -> Path:
     return Path(name)
 
 
+def remove_leftovers(directory: Path) -> list[Path]:
+    """Removes the temporaries that writers killed mid-write (kill -9 between creating and renaming) left in
+    `directory`, and returns them. Only for a directory one process owns at the time (a locked run directory):
+    elsewhere a leftover may be another worker's write in progress."""
+    found = sorted(Path(directory).glob(f"{TMP_PREFIX}*"))
+    for path in found:
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    return found
+
+
 class DiskFullError(RuntimeError):
     """No space left where benchbench writes: the message names the file and the space that is free."""
 

@@ -111,6 +111,7 @@ def _train(config: RunConfig, opts: Options, run: _Prepared, started: float) -> 
 
     run_dir = run.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    io.remove_leftovers(run_dir)  # what a killed writer left; the directory is this process's while it is locked
 
     # 2. Restore the last committed epoch, if this run was interrupted; a damaged one starts again.
     checkpoint = Checkpointer(run_dir, run.model, run.optimizer, started=started, config_hash=config.hash(),

@@ -114,6 +114,19 @@ def test_a_damaged_run_is_set_aside_and_starts_again(interrupted, tmp_path, caps
                                                                        "run.json", "state.json"]
 
 
+def test_a_resumed_run_removes_what_a_killed_writer_left(interrupted, tmp_path):
+    """kill -9 between a temporary's creation and its rename leaves it behind (a random-kill study test caught
+    .tmp.best.weights.h5.*): the next process to hold the run directory removes such leftovers."""
+    run_dir = tmp_path / interrupted.name
+    shutil.copytree(interrupted, run_dir)
+    (run_dir / ".tmp.best.weights.h5.abc123.weights.h5").write_bytes(b"half")
+    (run_dir / ".tmp.predictions.npz.def456").mkdir()
+    execute(CONFIG, out_dir=str(tmp_path), resume=True, **QUIET)
+    assert not list(run_dir.glob(".tmp.*"))
+    assert sorted(p.name for p in run_dir.iterdir()) == ["best.weights.h5", "predictions.npz", "run.json",
+                                                         "state.json"]
+
+
 def test_a_diverging_run_stops_and_fails_with_nan_loss(tmp_path):
     config = dataclasses.replace(CONFIG, learning_rate=1e30)
     with pytest.raises(RunFailed, match=r"^nan_loss: the training loss became NaN or infinite at step \d+ of epoch 1;"):
