@@ -268,11 +268,7 @@ def _header(name: str, study: dict, runs: pd.DataFrame, records: list[dict]) -> 
     env = records[0]["environment"] if records else {}
     versions = ", ".join(f"{k} {env[k]}" for k in ("python", "keras", "tensorflow", "numpy") if k in env)
     commits = sorted({r["environment"].get("git_commit") or "unknown" for r in records})
-    protocol = _tuned(study["tune"]) if study.get("tune") else _flops(study) if study.get("budget_tflops") else (
-        "tuned (each model searched on validation first, see the study file)" if study.get("tuned")
-        else "recipe: the same recipe, epochs, batch size, image size and augmentation for every model"
-        if study.get("protocol") == "recipe" else "one fixed recipe per model (the study file)")
-    protocol += _deviations(study.get("deviations") or {})
+    protocol = _protocol_line(study) + _deviations(study.get("deviations") or {})
     lines = [f"# Leaderboard: {name}", "",
              study.get("description") or "",
              "",
@@ -303,6 +299,19 @@ def _header(name: str, study: dict, runs: pd.DataFrame, records: list[dict]) -> 
              "fit, median over seeds. Any timing taken while more than one of the study's cells ran on the machine "
              "says how many (\"2 sharing\": the cores were split). Wall: seconds per run, median over seeds."]
     return "\n".join(line for line in lines)
+
+
+def _protocol_line(study: dict) -> str:
+    """What the study held equal (study.json; older results without a declared protocol get the old wording)."""
+    if study.get("tune"):
+        return _tuned(study["tune"])
+    if study.get("budget_tflops"):
+        return _flops(study)
+    if study.get("tuned"):
+        return "tuned (each model searched on validation first, see the study file)"
+    if study.get("protocol") == "recipe":
+        return "recipe: the same recipe, epochs, batch size, image size and augmentation for every model"
+    return "one fixed recipe per model (the study file)"
 
 
 def _deviations(deviations: dict) -> str:
