@@ -307,6 +307,8 @@ def _protocol_line(study: dict) -> str:
         return _tuned(study["tune"])
     if study.get("budget_tflops"):
         return _flops(study)
+    if study.get("budget_seconds"):
+        return _seconds(study)
     if study.get("tuned"):
         return "tuned (each model searched on validation first, see the study file)"
     if study.get("protocol") == "recipe":
@@ -329,6 +331,15 @@ def _flops(study: dict) -> str:
     return (f"flops: the same recipe, batch size, image size and augmentation for every model, and the same "
             f"{study['budget_tflops']:g} training TFLOPs per run (3 x forward FLOPs x training images x epochs, "
             f"epochs derived per model: {spent})")
+
+
+def _seconds(study: dict) -> str:
+    spent = "; ".join(f"`{key.split('/')[0]}` {d['epochs']} epochs, {d['seconds']:g} s at "
+                      f"{1e3 * d['step_seconds']:.1f} ms/step" for key, d in (study.get("budget") or {}).items())
+    return (f"seconds: the same recipe, batch size, image size and augmentation for every model, and the same "
+            f"{study['budget_seconds']:g} s of training per run on this machine (steps per epoch x the median "
+            f"training step timed in a fresh process x epochs, epochs derived per model: {spent}; the runs' own "
+            "step times are the training images/s column)")
 
 
 def _tuned(tune: dict) -> str:

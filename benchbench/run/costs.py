@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from benchbench.fresh_process import run_json
 from benchbench.run.config import RunConfig
 
 STEPS = 3  # training steps before the peak is read: the first builds every buffer, the next reuse them
+TIMED_STEPS = 10  # then timed one by one: their median is the step time a "seconds" study budgets with
 TIMEOUT_SECONDS = 1800
 
 
@@ -62,11 +65,22 @@ def measure(config: RunConfig) -> dict:
         for _ in range(STEPS):
             model.train_on_batch(x, y)
         memory = peak_memory()  # training's peak: inference below needs less
+        step_seconds = _median_step_seconds(lambda: model.train_on_batch(x, y), TIMED_STEPS)
         return {"key": key(config), "model": config.model, "image_size": size, "batch_size": config.batch_size,
                 "precision": config.precision, "params": count_params(model),
                 "gflops": forward_flops(model, size) / 1e9, **inference_speed(model, size, config.batch_size),
                 "peak_memory_mb": memory["peak_memory_mb"], "memory_kind": memory["memory_kind"],
-                "framework_memory_mb": framework, "training_steps": STEPS, "environment": environment()}
+                "framework_memory_mb": framework, "training_steps": STEPS, "train_step_seconds": step_seconds,
+                "timed_steps": TIMED_STEPS, "environment": environment()}
+
+
+def _median_step_seconds(step: Callable[[], object], steps: int) -> float:
+    durations = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        durations.append(time.perf_counter() - start)
+    return statistics.median(durations)
 
 
 def probe(config: RunConfig) -> dict:
@@ -82,7 +96,9 @@ def cached(config: RunConfig, folder: Path, sharing: Callable[[], int] = lambda:
     its timings' context."""
     path = Path(folder) / f"{key(config)}.json"
     try:
-        return json.loads(path.read_text())
+        costs = json.loads(path.read_text())
+        if "train_step_seconds" in costs:  # else written before steps were timed: probe again
+            return costs
     except (OSError, ValueError):
         pass
     before = sharing()

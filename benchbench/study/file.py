@@ -6,8 +6,9 @@
     seeds = [0, 1]
     epochs = 10                       # shortcuts for recipe.epochs / batch_size / image_size
     costs = "fresh_process"           # cost columns measured once per model in a fresh process, or "in_run"
-    protocol = "recipe"               # what is held equal for every model: "recipe" (default), "tuned" or "flops"
-    budget_tflops = 5.0               # protocol "flops": training TFLOPs per run, epochs derived per model
+    protocol = "recipe"               # what is held equal for every model: "recipe" (default), "tuned", "flops"
+    budget_tflops = 5.0               # or "seconds". "flops": training TFLOPs per run, epochs derived per model
+    budget_seconds = 60.0             # "seconds": training seconds per run on this machine, epochs derived per model
     target_val_top1 = 0.9             # optional: report each model's epochs and seconds to this val top-1
     [recipe]                          # run config fields shared by every cell
     learning_rate = 1e-3
@@ -41,12 +42,16 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # study names become fold
 SHORTCUTS = ("epochs", "batch_size", "image_size")
 TOP_LEVEL = {"name": str, "description": str, "datasets": list, "models": list, "seeds": list, "recipe": dict,
              "overrides": dict, "tracking": dict, "tune": dict, "costs": str, "protocol": str,
-             "target_val_top1": float, "budget_tflops": float, **{key: int for key in SHORTCUTS}}
+             "target_val_top1": float, "budget_tflops": float, "budget_seconds": float,
+             **{key: int for key in SHORTCUTS}}
 # What a study holds equal for every model. "recipe": the same recipe, epochs, batch, image size and augmentation;
 # "tuned": the same search (trials, trial epochs, pruner, seed) per model, then the same recipe otherwise. A model
 # may deviate from what its protocol holds equal only with a `reason`, which the leaderboard header prints.
-# "flops": the same recipe, and the same training FLOPs (budget_tflops) per run, each model's epochs derived.
-PROTOCOLS = ("recipe", "tuned", "flops")
+# "flops": the same recipe, and the same training FLOPs (budget_tflops) per run, each model's epochs derived;
+# "seconds": the same recipe, and the same training seconds (budget_seconds) per run on the machine that runs it.
+PROTOCOLS = ("recipe", "tuned", "flops", "seconds")
+BUDGETS = {"flops": ("budget_tflops", "training TFLOPs per run"),
+           "seconds": ("budget_seconds", "training seconds per run")}
 COSTS = ("fresh_process", "in_run")  # see benchbench/run/costs.py
 TRACKING = {"backend": str}
 TUNE = {"trials": int, "epochs": int, "pruner": str, "seed": int, "space": dict}
@@ -83,7 +88,10 @@ class Study:
     deviations: dict = dataclasses.field(default_factory=dict)  # model -> {"fields": {key: value}, "reason": str}
     target_val_top1: float | None = None  # time to target: the first epoch each run reaches this validation top-1
     budget_tflops: float | None = None  # protocol "flops": training TFLOPs per run
-    budget: dict = dataclasses.field(default_factory=dict)  # "model/dataset" -> {"epochs", "tflops"} derived
+    budget_seconds: float | None = None  # protocol "seconds": training seconds per run
+    # "model/dataset" -> {"epochs", "tflops"} or {"epochs", "seconds", "step_seconds"} derived. Under "seconds" the
+    # cells' epochs are placeholders until study/budget.seconds_matched derives them (it needs the storage).
+    budget: dict = dataclasses.field(default_factory=dict)
 
 
 def load_study(path: str | Path, *, check_models: bool = True) -> Study:
@@ -147,7 +155,7 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
     return Study(name=data["name"], path=path, cells=tuple(cells), tracking=backend,
                  description=data.get("description", ""), tune=tune, costs=costs, protocol=protocol,
                  deviations=deviations, target_val_top1=target, budget_tflops=data.get("budget_tflops"),
-                 budget=budget)
+                 budget_seconds=data.get("budget_seconds"), budget=budget)
 
 
 def _read(path: Path) -> dict:
@@ -190,25 +198,29 @@ def _protocol(fail, declared: str | None, tune: TuneSpec | None) -> str:
 
 def _budget(fail, protocol: str, data: dict, cells: tuple) -> tuple[tuple, dict]:
     """Under protocol "flops", the cells with their epochs derived from budget_tflops (see study/budget.py);
-    every process derives them (local workers too), so all key the same cells."""
-    budget = data.get("budget_tflops")
-    if (protocol == "flops") != (budget is not None):
-        fail("budget_tflops", "protocol 'flops' needs budget_tflops (training TFLOPs per run), and only it takes one")
-    if budget is None:
+    every process derives them (local workers too), so all key the same cells. Under "seconds" the budget is
+    checked here and the epochs derived when the study runs (they need the storage's pinned step times)."""
+    for name, (key, what) in BUDGETS.items():
+        if (protocol == name) != (key in data):
+            fail(key, f"protocol {name!r} needs {key} ({what}), and only it takes one")
+    if protocol not in BUDGETS:
         return cells, {}
-    if not budget > 0:
-        fail("budget_tflops", f"must be > 0, got {short(budget)}")
+    key = BUDGETS[protocol][0]
+    if not data[key] > 0:
+        fail(key, f"must be > 0, got {short(data[key])}")
     if "epochs" in data or "epochs" in data.get("recipe", {}) or any(
             "epochs" in values for values in data.get("overrides", {}).values()):
-        fail("epochs", "protocol 'flops' derives every model's epochs from budget_tflops: remove epochs")
+        fail("epochs", f"protocol {protocol!r} derives every model's epochs from {key}: remove epochs")
+    if protocol == "seconds":
+        return cells, {}
     from benchbench.study.budget import matched
 
-    matched_cells, derived = matched(cells, budget)
+    matched_cells, derived = matched(cells, data[key])
     for cell in matched_cells:
         try:
             validate(cell)
         except ValueError as error:
-            fail("budget_tflops", f"{cell.model}: {error}")
+            fail(key, f"{cell.model}: {error}")
     return matched_cells, derived
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from benchbench.storage import STORAGE_ENV, display_url, sqlite_url
 from benchbench.study.file import Study, load_study
-from benchbench.study.queue import Cell, Queue
+from benchbench.study.queue import Cell, Queue, pinned
 from benchbench.study.results import write_results
 from benchbench.study.workers import run_workers, work
 
@@ -40,6 +40,9 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
     from benchbench.data import get_dataset, resolve_data_dir
 
     study = load_study(opts.file, check_models=not opts.worker)
+    if study.protocol == "seconds" and opts.workers > 1:
+        raise ValueError(f"{opts.file}: protocol 'seconds' gives every model the same seconds of a whole machine, "
+                         "timed alone: run it with one worker per machine (--workers 1)")
     for flag, folder in (("--out", opts.out), ("--report-dir", opts.report_dir)):
         if folder != "none" and Path(folder).exists() and not Path(folder).is_dir():
             raise ValueError(f"{flag} {folder} is a file; name a folder")
@@ -49,6 +52,8 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
     out = Path(opts.out) / study.name
     url = opts.storage or os.environ.get(STORAGE_ENV) or sqlite_url(out / "optuna.db")
     study = dataclasses.replace(study, tracking=opts.tracking or study.tracking)
+    if study.protocol == "seconds":
+        study = _seconds_matched(study, url, out / "costs", echo)
     run_options = dict(runs_dir=out / "runs", data_dir=data_dir, tracking=study.tracking)
 
     if opts.worker:
@@ -77,6 +82,25 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
         _finish(queue, opts, url, out, echo, interrupted=True)
         raise
     _finish(queue, opts, url, out, echo)
+
+
+def _seconds_matched(study: Study, url: str, costs_folder: Path, echo: Callable[[str], None]) -> Study:
+    """The study with its epochs derived from budget_seconds (study/budget.py). The step times come from the
+    storage, where the first process of this study pinned them; configurations none has timed yet are timed now
+    (the cost probe, whose files the runs then reuse) and pinned."""
+    from benchbench.run import costs
+    from benchbench.study.budget import timed
+
+    def time_missing(known: dict) -> dict:
+        missing = {costs.key(cell): cell for cell in study.cells if costs.key(cell) not in known}
+        for key, cell in missing.items():
+            echo(f"study {study.name}: timing {cell.model}'s training steps in a fresh process (protocol 'seconds')")
+            known = {**known, key: costs.cached(cell, costs_folder)["train_step_seconds"]}
+        return known
+
+    cells, derived = timed(study.cells, study.budget_seconds, pinned(url, study.name, "train_step_seconds",
+                                                                     time_missing))
+    return dataclasses.replace(study, cells=cells, budget=derived)
 
 
 def _queue(study: Study, opts: StudyOptions, url: str) -> Queue:

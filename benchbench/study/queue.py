@@ -37,24 +37,44 @@ class Cell:
         return f"{self.config.model} {self.config.dataset} seed {self.config.seed}"
 
 
+def _open(storage, url: str, name: str):
+    """The storage's Optuna study of this name, created if absent; ValueError if it is not a benchbench study."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with storage_errors(url):
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+        kind = study.user_attrs.get("kind")
+        if kind is None:
+            study.set_user_attr("kind", KIND)
+    if kind not in (None, KIND):
+        raise ValueError(f"the storage already holds an Optuna study named {name!r} that is not a benchbench "
+                         f"study ({kind}); rename the study or use another storage")
+    return study
+
+
+def pinned(url: str, name: str, key: str, update: Callable[[dict], dict]) -> dict:
+    """A dict every process of study NAME agrees on: the study's user attribute KEY, after `update(current)` under
+    the study's lock (what it adds is written once; a process that finds everything there measures nothing)."""
+    storage = open_storage(url)
+    study = _open(storage, url, name)
+    with exclusive(storage, f"benchbench-study:{name}"):
+        with storage_errors(url):  # read under the lock: another process may have just pinned it
+            current = dict(study.user_attrs.get(key) or {})
+        value = update(current)
+        if value != current:
+            with storage_errors(url):
+                study.set_user_attr(key, value)
+    return value
+
+
 class Queue:
     """A study's cells in an Optuna storage: enqueue, claim, finish, and read back their states."""
 
     def __init__(self, study: Study, url: str, *, heartbeat_seconds: float | None = 10, max_retries: int = 2):
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.study = study
         self.storage = open_storage(url, heartbeat=heartbeat_seconds, max_retries=max_retries)
-        with storage_errors(url):
-            self.optuna = optuna.create_study(study_name=study.name, storage=self.storage, direction="maximize",
-                                              load_if_exists=True)
-            kind = self.optuna.user_attrs.get("kind")
-            if kind is None:
-                self.optuna.set_user_attr("kind", KIND)
-        if kind not in (None, KIND):
-            raise ValueError(f"the storage already holds an Optuna study named {study.name!r} that is not a "
-                             f"benchbench study ({kind}); rename the study or use another storage")
+        self.optuna = _open(self.storage, url, study.name)
         self.study_id = self.storage.get_study_id_from_name(study.name)
         self.keys = {cell.hash(): cell for cell in study.cells}
 

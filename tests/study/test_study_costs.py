@@ -60,9 +60,16 @@ def test_the_costs_key_ignores_what_cannot_change_the_costs():
 
 def test_a_cached_probe_is_read_not_measured_again(tmp_path, monkeypatch):
     config = RunConfig("vit_tiny", "digits", batch_size=32, image_size=32)
-    (tmp_path / f"{costs.key(config)}.json").write_text(json.dumps({"key": costs.key(config), "params": 1}))
+    path = tmp_path / f"{costs.key(config)}.json"
+    path.write_text(json.dumps({"key": costs.key(config), "params": 1, "train_step_seconds": 0.1}))
     monkeypatch.setattr(costs, "probe", lambda config: pytest.fail("probed again"))
     assert costs.cached(config, tmp_path)["params"] == 1
+    # A file from before the probe timed training steps is measured again, and replaced.
+    path.write_text(json.dumps({"key": costs.key(config), "params": 1}))
+    monkeypatch.setattr(costs, "probe", lambda config: {"key": costs.key(config), "params": 2,
+                                                        "train_step_seconds": 0.2})
+    assert costs.cached(config, tmp_path)["params"] == 2
+    assert json.loads(path.read_text())["train_step_seconds"] == 0.2
     (tmp_path / "broken.json").write_text("{")
     assert list(costs.read_all(tmp_path)) == [costs.key(config)]  # an unreadable file is skipped
 
