@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 import benchbench
+from benchbench.models.cnn.cifar_resnet import SubsampleShortcut
+from benchbench.models.cnn.cifar_resnet import _conv as cifar_resnet_conv
 from benchbench.models.mobilevit.layers import MobileViTTransformer, fold, unfold
 from benchbench.models.shiftvit.layers import partial_shift
 
@@ -295,6 +297,18 @@ def vit_official_params(dim, depth, mlp, patch=16, image=224, num_classes=1000) 
             + dim * num_classes + num_classes)
 
 
+def cifar_resnet_paper_params(depth, num_classes=10) -> int:
+    """He et al. 2016 sec. 4.2: 3x3 convs without bias, each with a BatchNorm (scale and shift), option-A
+    shortcuts (no parameters), a linear head."""
+    n, widths = (depth - 2) // 6, (16, 32, 64)
+    conv_bn = lambda cin, cout: 9 * cin * cout + 2 * cout  # noqa: E731
+    total = conv_bn(3, 16)
+    for stage, width in enumerate(widths):
+        cin = widths[stage - 1] if stage else 16
+        total += conv_bn(cin, width) + conv_bn(width, width) + (n - 1) * 2 * conv_bn(width, width)
+    return total + 64 * num_classes + num_classes
+
+
 PAPER_VARIANTS = {
     # name: (count from the official definition, the paper's quoted size in M, decimals the paper quotes)
     "shiftvit_t_light": (shiftvit_official_params((2, 2, 6, 2), 4), 20, 0),
@@ -305,6 +319,7 @@ PAPER_VARIANTS = {
     "mobilevit_s": (mobilevit_official_params((32, 64), (96, 128, 160), (144, 192, 240), 4), 5.6, 1),
     "vit_tiny": (vit_official_params(192, 12, 768), 5.7, 1),  # DeiT-Ti: 5M in the DeiT paper's table, 5.7M exactly
     "vit_small": (vit_official_params(384, 12, 1536), 22.1, 1),
+    "resnet20": (cifar_resnet_paper_params(20), 0.27, 2),  # the paper's Table 6
 }
 
 
@@ -314,6 +329,34 @@ def test_paper_variant_parameter_counts(name):
     params = benchbench.count_params(benchbench.model_info(name).build_reference())
     assert params == official
     assert round(params / 1e6, decimals) == quoted_millions
+
+
+def test_cifar_resnet_depths_match_the_paper_table():
+    for depth, quoted in ((32, 0.46), (56, 0.85), (110, 1.7)):
+        model = benchbench.create_model("resnet20", num_classes=10, image_size=32, depth=depth)
+        params = benchbench.count_params(model)
+        assert params == cifar_resnet_paper_params(depth)
+        assert round(params / 1e6, 2 if depth < 100 else 1) == quoted
+
+
+def test_option_a_shortcut_is_the_subsampled_identity_with_zero_channels():
+    x = RNG.normal(size=(2, 8, 6, 16)).astype("float32")
+    out = np.asarray(SubsampleShortcut(32)(x))
+    reference = np.zeros((2, 4, 3, 32), "float32")
+    reference[..., :16] = x[:, 0::2, 0::2, :]  # pixel (2i, 2j) of every channel; the 16 new channels are zero
+    np.testing.assert_array_equal(out, reference)
+
+
+def test_cifar_resnet_stride_two_convolution_is_centred_where_the_shortcut_samples():
+    """Output pixel i of a stride-2 3x3 convolution sees input pixels 2i-1..2i+1, as with the paper's one-pixel
+    padding (Keras' "same" pads only after an even input, centring it on 2i+1)."""
+    inputs = keras.Input((8, 8, 1))
+    model = keras.Model(inputs, cifar_resnet_conv(inputs, 1, 2, "conv"))
+    kernel = np.zeros((3, 3, 1, 1), "float32")
+    kernel[1, 1] = 1.0  # the centre tap only: the output copies the input pixel its window is centred on
+    model.get_layer("conv").set_weights([kernel])
+    x = RNG.normal(size=(1, 8, 8, 1)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(model(x)), x[:, 0::2, 0::2, :])
 
 
 def test_vit_keras_matches_the_tutorial_size():

@@ -17,7 +17,7 @@ SMALL_FAST_BIG_SLOW = [pytest.param(name, marks=pytest.mark.slow) if name in BIG
 
 def test_catalogue_is_complete():
     expected = {"vit_keras", "vit_tiny", "vit_small", "shiftvit_keras", "shiftvit_t_light", "shiftvit_t",
-                "shiftvit_s", "mobilevit_xxs", "mobilevit_xs", "mobilevit_s", "resnet50v2", "convnext_tiny"}
+                "shiftvit_s", "mobilevit_xxs", "mobilevit_xs", "mobilevit_s", "resnet50v2", "convnext_tiny", "resnet20"}
     assert expected <= set(ALL_MODELS)
 
 

@@ -55,6 +55,7 @@ def test_register_model_is_one_decorator():
     ("shiftvit_t_light", dict(image_size=16), "too small for 4 stages"),
     ("shiftvit_s", dict(image_size=32, norm="ln"), "norm must be 'gn1' or 'bn'"),
     ("resnet50v2", dict(image_size=16), "minimum of 32 px"),
+    ("resnet20", dict(image_size=32, depth=21), "depth must be 6n \\+ 2"),
     ("vit_tiny", dict(image_size=32, dropuot=0.1), "has no option 'dropuot'"),
     ("convnext_tiny", dict(image_size=32, depth=3), "has no option 'depth'"),
     ("vit_tiny", dict(image_size=32, num_classes=1), "num_classes must be an integer >= 2"),

@@ -1,3 +1,3 @@
-"""Convolutional baselines from keras.applications."""
+"""Convolutional baselines: keras.applications' ImageNet networks and the CIFAR ResNets of He et al. 2016."""
 
-from benchbench.models.cnn import model, space  # noqa: F401  (registers the variants and the search space)
+from benchbench.models.cnn import cifar_resnet, model, space  # noqa: F401  (registers the variants and the space)
