@@ -41,8 +41,9 @@ models: install
 # e.g. make study-cifar100 STUDY_ARGS="--workers 2" or STUDY_ARGS="--storage postgresql://user@host/db".
 STUDY_ARGS ?=
 
+# The demo runs its 20 cells in two local workers, one core each.
 demo: install
-	$(BIN)/benchbench study studies/demo.toml $(STUDY_ARGS)
+	$(BIN)/benchbench study studies/demo.toml --workers 2 $(STUDY_ARGS)
 
 # The data download is idempotent (TFDS skips prepared data); the study itself never downloads.
 study-cifar100: install

@@ -292,7 +292,7 @@ def run_suite(repeats: int = SUITE_REPEATS, progress=print) -> dict:
 
 
 def overhead_config():
-    """The demo's ShiftViT cell (digits, 32 px, embed 48, 10 epochs of ~3 s), where per-epoch costs show."""
+    """A small ShiftViT cell on digits (32 px, embed 48, 10 epochs of ~3 s), where per-epoch costs show."""
     from benchbench.run.config import RunConfig
 
     return RunConfig("shiftvit_t_light", "digits", epochs=10, image_size=32, model_args=(("embed_dim", 48),))
