@@ -238,8 +238,7 @@ def _add_bench(sub) -> None:
     bench.add_argument("--peak-gflops", type=float, help="MFU's denominator, e.g. a datasheet peak (default: measured)")
     bench.add_argument("--json", action="store_true", help="print the record as JSON")
     bench.add_argument("--overhead", action="store_true",
-                       help="only the runner-overhead measurement (a small ShiftViT cell on digits, bare fit vs "
-                            "runner)")
+                       help="only the runner-overhead measurement (bare fit vs runner, small ShiftViT on digits)")
     bench.add_argument("--suite", action="store_true",
                        help="the `make bench` tables (speed, input pipelines, runner overhead), written to --out")
     bench.add_argument("--out", default="reports/bench", help="folder of the suite's <host>.md (default reports/bench)")
