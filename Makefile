@@ -13,7 +13,8 @@ PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist load
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install lint test test-fast models demo study-cifar100 study-cifar10 study-flowers bench clean
+.PHONY: install lint test test-fast models demo study-cifar100 study-cifar10 study-flowers study-shift-vs-attention \
+        bench clean
 
 install: $(STAMP)
 
@@ -57,6 +58,11 @@ study-cifar10: install
 study-flowers: install
 	$(BIN)/benchbench data download tf_flowers
 	$(BIN)/benchbench study studies/flowers.toml $(STUDY_ARGS)
+
+# Swin-T vs Shift-T/light, one network with two token mixers (sized for a GPU).
+study-shift-vs-attention: install
+	$(BIN)/benchbench data download cifar100
+	$(BIN)/benchbench study studies/shift_vs_attention.toml $(STUDY_ARGS)
 
 # Speed and MFU of the reference configurations (3 fresh processes each), the input pipelines and the runner
 # overhead on this machine: reports/bench/<host>.md (about 15 minutes on 2 cores).

@@ -21,6 +21,15 @@ def test_models_table_lists_family_params_and_reference(capsys):
     assert err == ""
 
 
+def test_models_lists_the_swin_variants_and_their_matched_pair(capsys):
+    code, out, err = main(["models", "swin*"], capsys)
+    assert code == 0, err
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert set(rows) == {"swin_s", "swin_t"}
+    assert rows["swin_t"][2] == "28.29" and rows["swin_s"][2] == "49.61"  # the official 28,288,354 and 49,606,258
+    assert rows["swin_t"][8] == "shiftvit_t_light" and "arXiv 2103.14030" in out
+
+
 def test_models_markdown_format(capsys):
     code, out, _ = main(["models", "mobilevit_xxs", "--format", "github"], capsys)
     assert code == 0

@@ -1,6 +1,6 @@
 """The model zoo. Importing a family package runs its `@register_model` decorators."""
 
-from benchbench.models import cnn, mobilevit, shiftvit, vit  # noqa: F401,E402  (registration)
+from benchbench.models import cnn, mobilevit, shiftvit, swin, vit  # noqa: F401,E402  (registration)
 from benchbench.models._factory import (
                                         MODELS,
                                         ModelEntry,
@@ -11,9 +11,10 @@ from benchbench.models._factory import (
                                         create_model,
                                         list_models,
                                         load_model,
+                                        matched_pair,
                                         model_info,
                                         register_model,
 )
 
 __all__ = ["MODELS", "ModelEntry", "catalogue", "check_builds", "check_token_mixing", "count_params", "create_model",
-           "list_models", "load_model", "model_info", "register_model"]
+           "list_models", "load_model", "matched_pair", "model_info", "register_model"]

@@ -23,6 +23,9 @@ class ModelEntry:
     # The configuration the variant is defined (and its parameter count quoted) at.
     num_classes: int
     image_size: int
+    # A model of another family with the same macro-architecture (stages, widths, depths) and another token mixer:
+    # the pair whose comparison isolates the mixer (Swin-T and Shift-T/light).
+    matched: str | None = None
 
     def build_reference(self) -> keras.Model:
         return self.factory(num_classes=self.num_classes, image_size=self.image_size)
@@ -31,11 +34,13 @@ class ModelEntry:
 MODELS: Registry[ModelEntry] = Registry("model")
 
 
-def register_model(*, family: str, paper: str, num_classes: int = 1000, image_size: int = 224):
+def register_model(*, family: str, paper: str, num_classes: int = 1000, image_size: int = 224,
+                   matched: str | None = None):
     """Registers `factory(num_classes, image_size, **overrides) -> keras.Model` under its function name."""
 
     def decorate(factory: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
-        MODELS.add(factory.__name__, ModelEntry(factory.__name__, family, factory, paper, num_classes, image_size))
+        MODELS.add(factory.__name__, ModelEntry(factory.__name__, family, factory, paper, num_classes, image_size,
+                                                matched))
         return factory
 
     return decorate
@@ -115,8 +120,16 @@ def catalogue(pattern: str = "*") -> list[dict[str, str]]:
     """`benchbench models`: one row per matching model, parameters counted from the built reference model."""
     return [{"model": name, "family": entry.family,
              "params (M)": f"{count_params(entry.build_reference()) / 1e6:.2f}",
-             "reference config": f"{entry.num_classes} cls @ {entry.image_size} px", "reference": entry.paper}
+             "reference config": f"{entry.num_classes} cls @ {entry.image_size} px",
+             "matched pair": matched_pair(name) or "", "reference": entry.paper}
             for name, entry in ((name, MODELS.get(name)) for name in MODELS.names(pattern))]
+
+
+def matched_pair(name: str) -> str | None:
+    """The model registered as this one's matched pair, in either direction."""
+    if MODELS.get(name).matched:
+        return MODELS.get(name).matched
+    return next((other for other in MODELS.names() if MODELS.get(other).matched == name), None)
 
 
 def count_params(model: keras.Model) -> int:

@@ -15,10 +15,12 @@ from support.models import images
 pytest.importorskip("jax")
 
 # ResNet-20 for the CNNs: its layers are ours (keras.applications' networks are Keras' to test on JAX), and small.
-ONE_PER_FAMILY = ["vit_tiny", "shiftvit_t_light", "mobilevit_xxs", "resnet20"]
+ONE_PER_FAMILY = ["vit_tiny", "shiftvit_t_light", "mobilevit_xxs", "resnet20", "swin_t"]
 # Fewer blocks where a family has the option: every layer type stays, JAX compiles less (the backend is tested).
+# Swin keeps two blocks in its first stage, the second with shifted windows and their mask, and one merging.
 OPTIONS = {"vit_tiny": {"depth": 2}, "shiftvit_t_light": {"depths": [1, 1, 1, 1]},
-           "mobilevit_xxs": {"depths": [1, 1, 1]}}
+           "mobilevit_xxs": {"depths": [1, 1, 1]},
+           "swin_t": {"depths": [2, 1], "num_heads": [3, 6], "patch_size": 2, "window_size": 4}}
 
 
 @pytest.mark.slow

@@ -10,6 +10,14 @@ from benchbench.models.cnn.cifar_resnet import SubsampleShortcut
 from benchbench.models.cnn.cifar_resnet import _conv as cifar_resnet_conv
 from benchbench.models.mobilevit.layers import MobileViTTransformer, fold, unfold
 from benchbench.models.shiftvit.layers import partial_shift
+from benchbench.models.swin.layers import (
+    WindowAttention,
+    merge_neighbours,
+    relative_position_index,
+    shift_attention_mask,
+    window_partition,
+    window_reverse,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -362,3 +370,115 @@ def test_cifar_resnet_stride_two_convolution_is_centred_where_the_shortcut_sampl
 def test_vit_keras_matches_the_tutorial_size():
     model = benchbench.create_model("vit_keras", num_classes=100, image_size=32)
     assert round(benchbench.count_params(model) / 1e6, 2) == 21.76
+
+
+# --- Swin: windows, the shifted-window mask, the relative position bias, patch merging ----------------------
+
+def test_window_partition_holds_each_windows_pixels_and_reverse_inverts_it():
+    x = RNG.normal(size=(2, 8, 12, 3)).astype("float32")
+    windows = np.asarray(window_partition(x, 4))
+    assert windows.shape == (2 * 2 * 3, 16, 3)
+    for b in range(2):
+        for wy in range(2):
+            for wx in range(3):  # windows in raster order per image, pixels in raster order per window
+                expected = x[b, 4 * wy:4 * wy + 4, 4 * wx:4 * wx + 4].reshape(16, 3)
+                np.testing.assert_array_equal(windows[(b * 2 + wy) * 3 + wx], expected)
+    np.testing.assert_array_equal(np.asarray(window_reverse(windows, 4, 8, 12)), x)
+
+
+def wrapped_edges(height, width, shift):
+    """Per pixel of the map rolled up and left by `shift`: which edges it wrapped across (0: none, 1: the left
+    edge, 2: the top, 3: both). Two pixels are neighbours in the original map only if they wrapped alike."""
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    return 2 * (rows + shift >= height) + (cols + shift >= width)
+
+
+def test_shifted_window_mask_separates_exactly_the_pixels_the_roll_brought_together():
+    height, width, window, shift = 8, 12, 4, 2
+    wrapped = wrapped_edges(height, width, shift)
+    mask = shift_attention_mask(height, width, window, shift)
+    assert mask.shape == (2 * 3, 16, 16)
+    for index in range(6):
+        wy, wx = divmod(index, 3)
+        region = wrapped[4 * wy:4 * wy + 4, 4 * wx:4 * wx + 4].reshape(16)
+        expected = np.where(region[:, None] == region[None, :], 0.0, -100.0)
+        np.testing.assert_array_equal(mask[index], expected)
+
+
+@pytest.mark.parametrize("shift", [False, True])
+def test_window_attention_mixes_only_within_a_window_and_its_region(shift):
+    """Perturbing one pixel changes the outputs of exactly the pixels in its window (after the roll) that came
+    from its side of every wrapped edge: attention never crosses a window or the mask."""
+    height = width = 8
+    window, size = 4, 2 if shift else 0
+    layer = WindowAttention(num_heads=2, window_size=window, shift=shift)
+    x = RNG.normal(size=(1, height, width, 8)).astype("float32")
+    base = np.asarray(layer(x))
+    wrapped = wrapped_edges(height, width, size)
+    for pixel in [(0, 0), (3, 5), (6, 1), (7, 7)]:
+        moved = x.copy()
+        moved[(0, *pixel)] += 1.0
+        changed = np.abs(np.asarray(layer(moved)) - base).max(axis=-1)[0] > 1e-6
+        rolled = np.array([[((i - size) % height, (j - size) % width) for j in range(width)] for i in range(height)])
+        ri, rj = (pixel[0] - size) % height, (pixel[1] - size) % width  # where the roll put the pixel
+        same_window = (rolled[..., 0] // window == ri // window) & (rolled[..., 1] // window == rj // window)
+        same_region = wrapped[rolled[..., 0], rolled[..., 1]] == wrapped[ri, rj]
+        np.testing.assert_array_equal(changed, same_window & same_region)
+
+
+def test_relative_position_index_addresses_each_offset_in_the_bias_table():
+    window = 3
+    offsets = [(dy, dx) for dy in range(1 - window, window) for dx in range(1 - window, window)]  # table rows
+    index = relative_position_index(window)
+    assert index.shape == (9, 9)
+    for query in range(9):
+        for key in range(9):
+            (qy, qx), (ky, kx) = divmod(query, window), divmod(key, window)
+            assert index[query, key] == offsets.index((qy - ky, qx - kx))
+    layer = WindowAttention(num_heads=5, window_size=window, shift=False)
+    layer.build((None, 6, 6, 10))
+    assert tuple(layer.bias_table.shape) == ((2 * window - 1) ** 2, 5)
+
+
+def test_patch_merging_concatenates_the_four_neighbours_in_the_official_order():
+    x = RNG.normal(size=(2, 4, 6, 3)).astype("float32")
+    out = np.asarray(merge_neighbours(x))
+    for i in range(2):
+        for j in range(3):  # official x0 = (0, 0), x1 = (1, 0), x2 = (0, 1), x3 = (1, 1) as (row, column)
+            expected = np.concatenate([x[:, 2 * i, 2 * j], x[:, 2 * i + 1, 2 * j], x[:, 2 * i, 2 * j + 1],
+                                       x[:, 2 * i + 1, 2 * j + 1]], axis=-1)
+            np.testing.assert_array_equal(out[:, i, j], expected)
+
+
+def swin_official_params(embed, depths, heads, window=7, patch=4, mlp=4, image=224, num_classes=1000) -> int:
+    """microsoft/Swin-Transformer: patch conv with bias and LayerNorm; per block two LayerNorms, qkv and proj with
+    biases, a (2w-1)^2 x heads bias table, the MLP; patch merging's LayerNorm(4C) and 4C -> 2C without bias; the
+    final LayerNorm and head."""
+    total = 3 * patch * patch * embed + embed + 2 * embed
+    for stage, (depth, h) in enumerate(zip(depths, heads)):
+        d, w = embed * 2 ** stage, min(window, image // patch // 2 ** stage)
+        block = 2 * d + 3 * d * d + 3 * d + (2 * w - 1) ** 2 * h + d * d + d + 2 * d + 2 * mlp * d * d + mlp * d + d
+        total += depth * block + (8 * d + 8 * d * d if stage < len(depths) - 1 else 0)
+    final = embed * 2 ** (len(depths) - 1)
+    return total + 2 * final + final * num_classes + num_classes
+
+
+@pytest.mark.parametrize("name,official,quoted", [
+    ("swin_t", swin_official_params(96, (2, 2, 6, 2), (3, 6, 12, 24)), 28),
+    ("swin_s", swin_official_params(96, (2, 2, 18, 2), (3, 6, 12, 24)), 50),
+])
+def test_swin_parameter_counts(name, official, quoted):
+    params = benchbench.count_params(benchbench.model_info(name).build_reference())
+    assert params == official
+    assert round(params / 1e6) == quoted
+
+
+@pytest.mark.slow
+def test_swin_t_and_its_shift_pair_have_the_papers_multiply_adds():
+    """The ShiftViT paper's Table: Swin-T 4.5G FLOPs, Shift-T/light 3.0G at 224 px, counted as multiply-adds (the
+    papers' convention); benchbench's GFLOPs count 2 per multiply-add."""
+    from benchbench.measure import forward_flops
+
+    for name, paper in (("swin_t", 4.5), ("shiftvit_t_light", 3.0)):
+        macs = forward_flops(benchbench.model_info(name).build_reference(), 224) / 2e9
+        assert round(macs, 1) == paper, (name, macs)

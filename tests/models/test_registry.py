@@ -18,7 +18,7 @@ def test_list_models_filters_with_fnmatch():
 def test_every_model_has_a_family_and_a_reference():
     for name in benchbench.list_models():
         info = benchbench.model_info(name)
-        assert info.family in {"vit", "shiftvit", "mobilevit", "cnn"}
+        assert info.family in {"vit", "shiftvit", "mobilevit", "swin", "cnn"}
         assert info.paper and info.num_classes >= 2 and info.image_size >= 32
 
 

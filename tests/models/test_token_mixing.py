@@ -12,7 +12,7 @@ from support.cli import main
 from support.models import build
 from support.studies import write_study
 
-MIXERS = {"vit": "attention", "shiftvit": "shift", "mobilevit": "attention", "cnn": None}
+MIXERS = {"vit": "attention", "shiftvit": "shift", "mobilevit": "attention", "swin": "attention", "cnn": None}
 
 
 @pytest.mark.parametrize("name", benchbench.list_models())
@@ -40,6 +40,11 @@ def test_extents_follow_each_family_downsampling():
     # stride 1 into the last two stages keeps 4x4 maps there.
     assert extents("mobilevit_xxs", 32, depths=(1, 1, 1)) == [(4,), (1,)]
     assert extents("mobilevit_xxs", 32, depths=(1, 1, 1), strides=(2, 2, 2, 1, 1)) == [(4,)]
+    # Swin: windows of 7x7 on 56 -> 7 px maps at 224 px; at 32 px with patches of 2 and windows of 4, 16 -> 2 px
+    # maps, the last a single 2x2 window (the official rule); with patches of 4 the last map is 1x1: one token.
+    assert extents("swin_t", 224, depths=(1, 1, 1, 1)) == [(49,)]
+    assert extents("swin_t", 32, depths=(1, 1, 1, 1), patch_size=2, window_size=4) == [(16,), (4,)]
+    assert extents("swin_t", 32, depths=(1, 1, 1, 1), patch_size=4, window_size=4) == [(16,), (4,), (1,)]
 
 
 def test_a_shift_on_a_one_pixel_map_moves_nothing():
