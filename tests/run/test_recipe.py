@@ -49,10 +49,11 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
 
 
 @pytest.mark.slow
-def test_mirrored_strategy_with_batch_norm_and_attention(tmp_path):
-    """MobileViT: the fused BatchNorm updates its statistics per replica (as Keras' does) and the attention
-    layer runs under the strategy; it trains (loss falls). (One device is the path every other run takes.)"""
-    report = distribute_check(tmp_path, "mobilevit_xxs", {"depths": [1, 1, 1]}, sides=("mirrored",))
+def test_mirrored_strategy_with_batch_norm(tmp_path):
+    """ResNet-20: the fused BatchNorm updates its statistics per replica (as Keras' does) under the strategy; it
+    trains (loss falls). (One device is the path every other run takes; attention under the strategy is the ViT
+    test's. MobileViT, which has both, took 50-75 s here, most of it tracing under the strategy.)"""
+    report = distribute_check(tmp_path, "resnet20", {}, sides=("mirrored",))
     loss = report["mirrored"]["loss"]
     assert np.isfinite(loss).all() and loss[1] < loss[0], report
 
