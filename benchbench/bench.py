@@ -47,6 +47,9 @@ SUITE = [BenchConfig(model, batch_size=batch, steps=steps, precision=precision)
                                      ("shiftvit_keras", 64, 20),  # 48 px
                                      ("mobilevit_xxs", 16, 12))]  # 256 px
 SUITE += [BenchConfig("vit_tiny", image_size=32, batch_size=64), BenchConfig("shiftvit_t_light", image_size=32)]
+# The shift-vs-attention pair at the configuration of studies/shift_vs_attention.toml (32 px, patches of 2).
+SUITE += [BenchConfig("swin_t", image_size=32, model_args=(("patch_size", 2), ("window_size", 4))),
+          BenchConfig("shiftvit_t_light", image_size=32, model_args=(("patch_size", 2),))]
 SUITE_REPEATS = 3  # fresh processes per configuration: one process's figure swings by up to 20 % here
 # The input pipelines feeding the tutorial configurations: (dataset, image size, batch size, model).
 SUITE_PIPELINES = [("cifar100", 32, 64, "vit_keras"), ("cifar10", 48, 64, "shiftvit_keras"),
@@ -301,18 +304,51 @@ def overhead_config():
 def _targeted(record: dict) -> bool:
     """Whether the record is one of the suite's fp32 configurations, for which the issue states targets."""
     return record["precision"] == "fp32" and not record["jit"] and any(
-        (c.model, c.image_size or record["reference_image_size"], c.batch_size) ==
-        (record["model"], record["image_size"], record["batch_size"]) for c in SUITE if c.precision == "fp32")
+        (c.model, c.image_size or record["reference_image_size"], c.batch_size, dict(c.model_args)) ==
+        (record["model"], record["image_size"], record["batch_size"], record.get("model_args") or {})
+        for c in SUITE if c.precision == "fp32")
+
+
+def _label(record: dict) -> str:
+    """`model`, with its options when it has any: the same model may be measured in two configurations."""
+    options = ", ".join(f"{k}={v}" for k, v in sorted((record.get("model_args") or {}).items()))
+    return f"`{record['model']}`" + (f" ({options})" if options else "")
+
+
+def _key(record: dict) -> tuple:
+    return record["model"], record["image_size"], record["batch_size"], _label(record)
+
+
+def pair_markdown(records: list[dict]) -> str:
+    """Each measured model next to its matched pair (models.matched_pair) measured at the same size, batch,
+    precision and shared options: the token mixer's cost alone."""
+    from benchbench.models import model_info
+
+    lines = []
+    for r in records:
+        other = model_info(r["model"]).matched
+        own = {k: v for k, v in (r.get("model_args") or {}).items() if k != "window_size"}  # attention's own option
+        match = next((o for o in records if o["model"] == other and (o["image_size"], o["batch_size"], o["precision"])
+                      == (r["image_size"], r["batch_size"], r["precision"]) and (o.get("model_args") or {}) == own),
+                     None)
+        if match:
+            lines.append(f"- {_label(r)} against its matched pair {_label(match)}, {r['image_size']} px, batch "
+                         f"{r['batch_size']}, {r['precision']}: {r['train_images_per_second']:.1f} against "
+                         f"{match['train_images_per_second']:.1f} train img/s (the pair "
+                         f"{match['train_images_per_second'] / r['train_images_per_second']:.2f}x as fast), "
+                         f"{r['gflops']:.3f} against {match['gflops']:.3f} GFLOPs/img, MFU "
+                         f"{100 * r['mfu']:.1f} against {100 * match['mfu']:.1f} %.")
+    return "\n".join(lines)
 
 
 def suite_markdown(records: list[dict]) -> str:
     """The speed table: every configuration, fp32 MFU against the family targets, bf16 speed-ups."""
     from tabulate import tabulate
 
-    fp32 = {(r["model"], r["image_size"], r["batch_size"]): r for r in records if r["precision"] == "fp32"}
+    fp32 = {_key(r): r for r in records if r["precision"] == "fp32"}
     rows = []
     for r in records:
-        key = (r["model"], r["image_size"], r["batch_size"])
+        key = _key(r)
         target = TARGET_MFU.get(r["family"]) if _targeted(r) else None
         # The tutorial figures are for the tutorial configurations: fp32 at the model's reference size.
         tutorial = TUTORIAL_MFU.get(r["model"]) if target and r["image_size"] == r["reference_image_size"] else None
@@ -322,7 +358,7 @@ def suite_markdown(records: list[dict]) -> str:
         spread = (f" ({min(x['train_images_per_second'] for x in runs):.0f}–"
                   f"{max(x['train_images_per_second'] for x in runs):.0f})") if runs else ""
         precision = r["precision"] + (" +XLA" if r["jit"] else "")
-        rows.append([f"`{r['model']}`", r["image_size"], r["batch_size"], precision,
+        rows.append([_label(r), r["image_size"], r["batch_size"], precision,
                      f"{r['gflops']:.3f}", f"{r['train_images_per_second']:.1f}{spread}",
                      f"{1000 * r['train_step_seconds']:.0f}",
                      f"{r['inference_images_per_second']:.0f}", f"{r['latency_ms']:.1f}", f"{r['peak_memory_mb']:.0f}",
@@ -403,6 +439,7 @@ def write_suite(suite: dict, folder) -> Path:
             "in one compiled loop (no Python dispatch per pass), batch-1 latency and throughput at the batch size. "
             "Targets: issue 7 (family MFU in "
             "fp32, bf16 speed-up).\n\n" + suite_markdown(records) + "\n\n"
+            + (pair_markdown(records) + "\n\n" if pair_markdown(records) else "") +
             "## Input pipeline\n\n"
             "Steady-state images per second of the training pipeline (shuffle, the data set's augmentation, "
             "one-hot, batch, prefetch) from the in-memory cache a run reads after its first epoch, on random "

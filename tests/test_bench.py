@@ -7,7 +7,7 @@ import json
 import pytest
 
 from benchbench import cli
-from benchbench.bench import BenchConfig, bench, peak_flops, suite_markdown
+from benchbench.bench import BenchConfig, bench, pair_markdown, peak_flops, suite_markdown
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,27 @@ def test_mfu_regression_floor(record):
 def test_markdown_names_targets_only_for_reference_configs(record):
     table = suite_markdown([record])
     assert "`shiftvit_keras`" in table and "≥ 45" not in table  # 32 px is not the 48 px tutorial configuration
+
+
+def test_a_model_and_its_matched_pair_are_set_side_by_side():
+    """Rows name their options (one model, two configurations), and a matched pair measured alike gets a line."""
+    def record(model, options, images_per_second, gflops):
+        return {"model": model, "model_args": options, "image_size": 32, "batch_size": 64, "precision": "fp32",
+                "jit": False, "reference_image_size": 224, "family": model.split("_")[0], "gflops": gflops,
+                "train_images_per_second": images_per_second, "train_step_seconds": 64 / images_per_second,
+                "inference_images_per_second": 1.0, "latency_ms": 1.0, "peak_memory_mb": 1.0, "peak_gflops": 100.0,
+                "mfu": 3 * gflops * images_per_second / 100.0}
+
+    swin = record("swin_t", {"patch_size": 2, "window_size": 4}, 40.0, 0.72)
+    shift = record("shiftvit_t_light", {"patch_size": 2}, 100.0, 0.47)
+    other = record("shiftvit_t_light", {}, 500.0, 0.12)  # patches of 4: not the pair's configuration
+    table = suite_markdown([swin, shift, other])
+    assert "`shiftvit_t_light` (patch_size=2)" in table and "| `shiftvit_t_light` " in table
+    assert pair_markdown([swin, shift, other]) == (
+        "- `swin_t` (patch_size=2, window_size=4) against its matched pair `shiftvit_t_light` (patch_size=2), 32 px, "
+        "batch 64, fp32: 40.0 against 100.0 train img/s (the pair 2.50x as fast), 0.720 against 0.470 GFLOPs/img, "
+        "MFU 86.4 against 141.0 %.")
+    assert pair_markdown([swin, other]) == ""
 
 
 def test_bench_json_and_usage_errors(capsys):
