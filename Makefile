@@ -13,7 +13,7 @@ PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist load
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install lint test test-fast models demo study-cifar100 study-cifar10 study-flowers study-shift-vs-attention \
+.PHONY: install test-deps lint test test-fast models demo study-cifar100 study-cifar10 study-flowers study-shift-vs-attention \
         bench clean
 
 install: $(STAMP)
@@ -23,6 +23,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The Debian packages whose servers the suite starts on loopback (as root; the tests that need one skip, saying
+# so, where it is missing): PostgreSQL 15 for the shared-storage tests, a one-node SLURM for the cluster tests.
+DEBIAN_TEST_PACKAGES := postgresql-15 slurmctld slurmd slurm-client munge
+
+test-deps:
+	@missing=$$(for p in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "as root: apt-get install $$missing" >&2; exit 1; fi; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null
 
 # The whole suite (what CI runs), after the linter.
 test: lint

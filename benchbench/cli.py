@@ -6,35 +6,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 
 from benchbench import console
+from benchbench.arguments import (
+    Parser,
+    UsageError,
+    add_bench,
+    add_run,
+    add_status,
+    add_study,
+    add_tune,
+    add_worker,
+    at_least,
+    shared,
+)
 
 EXIT_RUNTIME, EXIT_USAGE = 1, 2
-
-
-class UsageError(Exception):
-    """A user mistake in the command line: one line on stderr, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse's default prints the whole usage block first
-        message = re.sub(r"^argument (\S+): must be", r"\1 must be", message)  # from the range checks below
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-def _at_least(low: float, kind=int, strict: bool = False, unit: str = ""):
-    """An argparse type: a number >= low (> low when strict)."""
-    def parse(raw: str):
-        value = kind(raw)
-        if value < low or (strict and value == low):
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low}{unit}, got {value}")
-        return value
-
-    parse.__name__ = kind.__name__  # argparse names it in "invalid int value: 'x'"
-    return parse
 
 
 # --- commands -------------------------------------------------------------------------------------------
@@ -88,10 +77,36 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_study(args: argparse.Namespace) -> int:
     from benchbench.study.launch import StudyOptions, run_study
 
+    slurm = None
+    if args.launcher == "slurm":
+        from benchbench.study.slurm import SlurmOptions
+
+        slurm = SlurmOptions(workers=args.workers, partition=args.partition, gpus_per_worker=args.gpus_per_worker,
+                             cpus_per_worker=args.cpus_per_worker, time_minutes=args.time, extra=tuple(args.slurm))
+    elif args.wait:
+        raise UsageError("--wait follows a cluster launch: use it with --launcher slurm")
     run_study(StudyOptions(file=args.file, out=args.out, storage=args.storage, data_dir=args.data_dir,
                            tracking=args.tracking, workers=args.workers, heartbeat=args.heartbeat,
                            max_retries=args.max_retries, report_dir=args.report_dir, worker=args.worker,
-                           argv=tuple(args.argv)), echo=console.echo)
+                           argv=tuple(args.argv), slurm=slurm, wait=args.wait), echo=console.echo)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from benchbench.storage import STORAGE_ENV
+    from benchbench.study.workers import join_and_work
+
+    url = args.storage or os.environ.get(STORAGE_ENV)
+    if not url:
+        raise UsageError(f"worker needs the study's storage: --storage URL (or ${STORAGE_ENV})")
+    join_and_work(url, args.study, runs_dir=args.runs_dir, data_dir=args.data_dir, echo=console.echo)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from benchbench.study.status import locate, status_lines
+
+    print("\n".join(status_lines(*locate(args.study, args.storage, args.out), fmt=args.format)))
     return 0
 
 
@@ -140,137 +155,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 # --- the parser -----------------------------------------------------------------------------------------
 
-SHARED = {  # options several commands take, said once
-    "--data-dir": dict(help="TFDS data directory (default: $BENCHBENCH_DATA_DIR, else TFDS's)"),
-    "--storage": dict(help="Optuna storage URL shared by every worker and machine, e.g. postgresql://user@host/db "
-                           "(default: $BENCHBENCH_STORAGE, else sqlite:///OUT/NAME/optuna.db)"),
-    "--heartbeat": dict(type=_at_least(1, float), default=10, help="seconds between worker heartbeats; a cell "
-                        "whose worker misses 3 is re-queued (default 10)"),
-    "--worker": dict(action="store_true", help=argparse.SUPPRESS),  # one of `--workers N` local processes
-    "--format": dict(default="simple", choices=["simple", "github", "plain"], help="table format (github: markdown)"),
-}
-
-
-def _shared(parser: argparse.ArgumentParser, *flags: str) -> None:
-    for flag in flags:
-        parser.add_argument(flag, **SHARED[flag])
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="benchbench", description="Benchmark image classifiers: ViT, ShiftViT, MobileViT, CNNs.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    parser = Parser(prog="benchbench", description="Benchmark image classifiers: ViT, ShiftViT, MobileViT, CNNs.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     models = sub.add_parser("models", help="list registered models with their parameter counts")
     models.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'vit_*' (default: all)")
-    _shared(models, "--format")
+    shared(models, "--format")
     models.set_defaults(func=cmd_models)
 
     datasets = sub.add_parser("datasets", help="list data sets with their splits and whether each is on disk")
-    _shared(datasets, "--data-dir", "--format")
+    shared(datasets, "--data-dir", "--format")
     datasets.set_defaults(func=cmd_datasets)
 
     data = sub.add_parser("data", help="prepare data sets (the only command that downloads)")
-    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser, metavar="ACTION")
+    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=Parser, metavar="ACTION")
     download = data_sub.add_parser("download", help="download and prepare a data set with TFDS")
     download.add_argument("name")
-    _shared(download, "--data-dir")
+    shared(download, "--data-dir")
     download.set_defaults(func=cmd_data_download)
 
-    _add_run(sub)
-    _add_study(sub)
+    add_run(sub).set_defaults(func=cmd_run)
+    add_study(sub).set_defaults(func=cmd_study)
+    add_worker(sub).set_defaults(func=cmd_worker)
+    add_status(sub).set_defaults(func=cmd_status)
     report = sub.add_parser("report", help="leaderboard (markdown) and figures from a study's results")
     report.add_argument("results", help="a study's results directory (results/<study>) or its study file")
     report.add_argument("--out", default="reports", help="reports parent directory (default: reports/)")
-    report.add_argument("--seeds-needed", type=_at_least(0, float, strict=True, unit=" points"), metavar="POINTS",
+    report.add_argument("--seeds-needed", type=at_least(0, float, strict=True, unit=" points"), metavar="POINTS",
                         help="instead: how many seeds per model would resolve a true difference of POINTS")
     report.set_defaults(func=cmd_report)
-    _add_bench(sub)
-    _add_tune(sub)
+    add_bench(sub).set_defaults(func=cmd_bench)
+    add_tune(sub).set_defaults(func=cmd_tune)
     return parser
-
-
-def _add_run(sub) -> None:
-    run = sub.add_parser("run", help="train one model on one data set with one seed, and measure it")
-    run.add_argument("--model", required=True)
-    run.add_argument("--dataset", required=True)
-    for flag in ("--seed", "--epochs", "--batch-size", "--image-size"):
-        run.add_argument(flag, type=int)
-    _shared(run, "--data-dir")
-    run.add_argument("--out", default="runs", help="parent of the run directory (default: runs/)")
-    run.add_argument("--tracking", default="wandb", choices=["wandb", "none"],
-                     help="W&B: online when logged in, else offline files under the run directory (default)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a recipe field (e.g. learning_rate=5e-4) or a model option (model.depth=6)")
-    run.add_argument("--resume", action="store_true", help="continue the run from its last finished epoch")
-    run.add_argument("--distribute", default="auto", choices=["auto", "mirrored", "none"],
-                     help="data-parallel training with MirroredStrategy: auto (when several GPUs are visible), "
-                     "mirrored (every GPU, else every logical CPU device), none")
-    run.set_defaults(func=cmd_run)
-
-
-def _add_study(sub) -> None:
-    study = sub.add_parser("study", help="run a study file: every model x dataset x seed cell, once, crash-safe")
-    study.add_argument("file", help="a study TOML file, e.g. studies/demo.toml")
-    study.add_argument("--workers", type=_at_least(1), default=1,
-                       help="local worker processes sharing the cells (default 1)")
-    study.add_argument("--out", default="results", help="results parent directory (default: results/)")
-    study.add_argument("--tracking", choices=["wandb", "none"], help="override the study file's [tracking] backend")
-    _shared(study, "--storage", "--data-dir", "--heartbeat", "--worker")
-    study.add_argument("--max-retries", type=_at_least(0), default=2,
-                       help="re-queues of a cell whose worker died, per start of the study (default 2)")
-    study.add_argument("--report-dir", default="reports",
-                       help="where the leaderboard and figures go when the study ends (default reports/; none: skip)")
-    study.set_defaults(func=cmd_study)
-
-
-def _add_bench(sub) -> None:
-    bench = sub.add_parser("bench", help="training/inference speed and MFU of one model configuration")
-    bench.add_argument("--model")
-    bench.add_argument("--image-size", type=int, help="default: the model's reference size")
-    bench.add_argument("--batch-size", type=_at_least(1), default=64)
-    bench.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
-    bench.add_argument("--jit", action=argparse.BooleanOptionalAction, default=False, help="XLA-compile the steps")
-    bench.add_argument("--steps", type=_at_least(1), default=20, help="timed training steps (after 3 warm-up steps)")
-    bench.add_argument("--repeats", type=_at_least(1), help="measure in N fresh processes and report the median "
-                       "(default 1; 3 with --suite)")
-    bench.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
-                       help="a model option, e.g. --set dropout=0 (repeatable)")
-    bench.add_argument("--profile", action="store_true", help="also print the training step's time by op type")
-    bench.add_argument("--peak-gflops", type=float, help="MFU's denominator, e.g. a datasheet peak (default: measured)")
-    bench.add_argument("--json", action="store_true", help="print the record as JSON")
-    bench.add_argument("--overhead", action="store_true",
-                       help="only the runner-overhead measurement (bare fit vs runner, small ShiftViT on digits)")
-    bench.add_argument("--suite", action="store_true",
-                       help="the `make bench` tables (speed, input pipelines, runner overhead), written to --out")
-    bench.add_argument("--out", default="reports/bench", help="folder of the suite's <host>.md (default reports/bench)")
-    bench.set_defaults(func=cmd_bench)
-
-
-def _add_tune(sub) -> None:
-    tune = sub.add_parser("tune", help="search a model's hyperparameters with Optuna (TPE, pruning), then confirm")
-    tune.add_argument("--model", required=True)
-    tune.add_argument("--dataset", required=True)
-    tune.add_argument("--trials", type=_at_least(1), required=True,
-                      help="finished trials wanted, counted over all workers")
-    tune.add_argument("--epochs", type=int, help="epochs per trial (default: the run default, 10)")
-    for flag in ("--batch-size", "--image-size"):
-        tune.add_argument(flag, type=int)
-    tune.add_argument("--seed", type=int, default=0, help="training seed of every trial and the TPE sampler's seed")
-    tune.add_argument("--study-name", help="the search's name in the storage (default: tune-MODEL-DATASET)")
-    tune.add_argument("--timeout", type=_at_least(0, float, strict=True, unit=" seconds"),
-                      help="stop starting trials after this many seconds")
-    tune.add_argument("--workers", type=_at_least(1), default=1, help="local worker processes (default 1)")
-    tune.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
-    tune.add_argument("--confirm", type=_at_least(0), default=0, metavar="K",
-                      help="re-run the top K configurations on fresh seeds, evaluated on the test split")
-    tune.add_argument("--confirm-seeds", type=_at_least(1), default=3, metavar="M", help="fresh seeds per config")
-    tune.add_argument("--space", action="append", default=[], metavar="KEY=RANGE",
-                      help="override a search dimension: KEY=LOW:HIGH, KEY=LOW:HIGH:log or KEY=A,B,C")
-    tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="fix a recipe field or model option")
-    tune.add_argument("--out", default="results", help="results parent directory (default: results/)")
-    tune.add_argument("--tracking", default="wandb", choices=["wandb", "none"])
-    _shared(tune, "--storage", "--data-dir", "--heartbeat", "--worker")
-    tune.set_defaults(func=cmd_tune)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@ native libraries' noise."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -50,6 +51,36 @@ class Terminated(KeyboardInterrupt):
 
 
 _resend = None  # the write end of the pipe to the thread that sends a signal again (see stop_on_sigterm)
+_held: list[int] | None = None  # SIGTERM/SIGINT that arrived while held (see hold_signals); None: not holding
+
+
+def hold_signals() -> None:
+    """From now on SIGTERM and SIGINT are noted, not raised, until release_signals()."""
+    global _held
+    if _held is None:
+        _held = []
+
+
+def release_signals() -> None:
+    """Delivers the first signal held since hold_signals(), if any, and stops holding."""
+    global _held
+    pending, _held = _held, None
+    if pending:
+        os.kill(os.getpid(), pending[0])
+
+
+@contextlib.contextmanager
+def signals_held():
+    """SIGTERM and SIGINT that arrive inside the block are delivered when it ends (a worker giving its cell back
+    must not be cut short by the next signal); inside an earlier hold_signals(), they stay held. Blocking them
+    with pthread_sigmask would not do: Python runs its handlers in the main thread whichever thread took them."""
+    outer = _held is not None
+    hold_signals()
+    try:
+        yield
+    finally:
+        if not outer:
+            release_signals()
 
 
 def stop_on_sigterm() -> None:
@@ -80,6 +111,8 @@ def stop_on_sigterm() -> None:
         os.write(_resend, bytes([signum]))  # one C call: nothing in it for a signal to land on
 
     def stop(signum, frame):
+        if _held is not None:
+            return _held.append(signum)
         if frame is not None and frame.f_code in (redeliver.__code__, later.__code__):
             return later(signum)
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()

@@ -161,7 +161,24 @@ def environment() -> dict:
         import tensorflow as tf
 
         info["tensorflow"] = tf.__version__
+        info["gpus"] = len(tf.config.list_physical_devices("GPU"))
+    info.update(_placement())
     return info
+
+
+def _placement() -> dict:
+    """Where a worker ran on a cluster: its host, the GPUs SLURM gave it (CUDA_VISIBLE_DEVICES, set per task with
+    --gpus-per-task) and its SLURM job and array task."""
+    import socket
+
+    placed = {"host": socket.gethostname()}
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        placed["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
+    if job:
+        task = os.environ.get("SLURM_ARRAY_TASK_ID")
+        placed["slurm_job"] = f"{job}_{task}" if task is not None else job
+    return placed
 
 
 def _device() -> str:

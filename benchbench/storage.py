@@ -71,8 +71,13 @@ def open_storage(url: str, *, heartbeat: float | None = None, max_retries: int |
         # Several local workers share the file: wait for a lock instead of failing at once.
         engine_kwargs = {"connect_args": {"timeout": 120}}
     else:
-        # A server that accepts connections but never answers must not hang a worker: give up after a while.
-        engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
+        # A cluster's workers must not hold connections while they train (a hundred idle workers would exhaust
+        # the server's max_connections): no pool, each storage call connects and disconnects. A server that
+        # accepts connections but never answers must not hang a worker: give up after a while.
+        from sqlalchemy.pool import NullPool
+
+        engine_kwargs = {"poolclass": NullPool, "pool_pre_ping": True,
+                         "connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
     last_error: Exception | None = None
     for attempt in range(5):
         try:
@@ -90,7 +95,8 @@ def open_storage(url: str, *, heartbeat: float | None = None, max_retries: int |
         except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as error:
             # Workers starting together on a fresh database race to create its tables; one retry settles it.
             last_error = error
-            if any(reason in str(error) for reason in ("could not connect", "Connection refused", "timeout expired")):
+            if any(reason in str(error) for reason in ("could not connect", "Connection refused", "timeout expired",
+                                                        "too many connections for role")):
                 break
             time.sleep(0.5 + random.random() * attempt)
         except ModuleNotFoundError as error:
@@ -135,6 +141,8 @@ def _reason(error: Exception | None, url: str) -> str:
 
     text = str(getattr(error, "orig", None) or error).strip().splitlines()
     reason = text[0] if text else type(error).__name__
+    if "too many clients" in reason or "too many connections" in reason:
+        reason += " (the server is out of connections: fewer workers, or a higher max_connections)"
     password = make_url(url).password
     return reason.replace(password, "***") if password else reason
 
@@ -200,3 +208,22 @@ def heartbeat(storage, trial_id: int):
     finally:
         stop.set()
         thread.join()
+
+
+def heartbeat_ages(storage, trial_ids: list[int]) -> dict[int, float]:
+    """Seconds since each trial's last heartbeat, by the database's clock (as Optuna judges staleness); trials
+    that never beat are absent. One query, however many trials."""
+    import sqlalchemy
+    from optuna.storages._rdb import models  # the table Optuna's record_heartbeat writes
+
+    table = models.TrialHeartbeatModel.__table__
+    with storage.engine.connect() as connection:
+        now = connection.execute(sqlalchemy.select(sqlalchemy.func.now())).scalar_one()
+        if isinstance(now, str):  # SQLite returns text
+            from datetime import datetime
+
+            now = datetime.fromisoformat(now)
+        now = now.replace(tzinfo=None)  # as Optuna does: PostgreSQL's now() is zone-aware, the column is not
+        rows = connection.execute(sqlalchemy.select(table.c.trial_id, table.c.heartbeat)
+                                  .where(table.c.trial_id.in_(trial_ids))).all()
+    return {trial_id: (now - beat).total_seconds() for trial_id, beat in rows}

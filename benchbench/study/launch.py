@@ -1,5 +1,7 @@
-"""`benchbench study FILE`: load the study, queue its cells, run them with local workers, write the results
-and the report, and say what happened. One worker process runs `run_study` with `worker=True`."""
+"""`benchbench study FILE`: load the study, queue its cells, run them with local workers (or submit them as a
+SLURM job array: study/slurm.py), write the results and the report, and say what happened. Workers join the
+study by name (`benchbench worker`); in a tune-then-compare study, local worker processes run `run_study` with
+`worker=True` to share the searches first."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from benchbench.storage import STORAGE_ENV, display_url, sqlite_url
 from benchbench.study.file import Study, load_study
 from benchbench.study.queue import Cell, Queue, pinned
 from benchbench.study.results import write_results
-from benchbench.study.workers import run_workers, work
+from benchbench.study.workers import run_workers, without_storage, work, worker_argv
 
 STATUS_ORDER = ("done", "running", "queued", "failed", "new")
 
@@ -31,8 +33,10 @@ class StudyOptions:
     heartbeat: float = 10
     max_retries: int = 2
     report_dir: str = "reports"  # "none": no report
-    worker: bool = False  # one of `--workers N` local processes: the parent prints the tables
-    argv: tuple[str, ...] = ()  # the command line, which local worker processes run again
+    worker: bool = False  # one of `--workers N` local processes sharing a [tune] study's searches
+    argv: tuple[str, ...] = ()  # the command line, which those processes run again
+    slurm: object | None = None  # study/slurm.py's SlurmOptions: submit the workers as a SLURM job array
+    wait: bool = False  # with slurm: follow the study until it ends, then write the results and report
 
 
 def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
@@ -40,30 +44,29 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
     from benchbench.data import get_dataset, resolve_data_dir
 
     study = load_study(opts.file, check_models=not opts.worker)
-    if study.protocol == "seconds" and opts.workers > 1:
-        raise ValueError(f"{opts.file}: protocol 'seconds' gives every model the same seconds of a whole machine, "
-                         "timed alone: run it with one worker per machine (--workers 1)")
-    for flag, folder in (("--out", opts.out), ("--report-dir", opts.report_dir)):
-        if folder != "none" and Path(folder).exists() and not Path(folder).is_dir():
-            raise ValueError(f"{flag} {folder} is a file; name a folder")
+    _refuse(study, opts)
     data_dir = resolve_data_dir(opts.data_dir)
     for dataset in sorted({cell.dataset for cell in study.cells}):
         get_dataset(dataset).require_present(data_dir)  # before anything is queued or written
     out = Path(opts.out) / study.name
     url = opts.storage or os.environ.get(STORAGE_ENV) or sqlite_url(out / "optuna.db")
+    if opts.slurm:
+        from benchbench.study.slurm import check_cluster
+
+        check_cluster(url, opts.slurm)  # before anything is queued or submitted
     study = dataclasses.replace(study, tracking=opts.tracking or study.tracking)
     if study.protocol == "seconds":
         study = _seconds_matched(study, url, out / "costs", echo)
     run_options = dict(runs_dir=out / "runs", data_dir=data_dir, tracking=study.tracking)
 
     if opts.worker:
-        queue = _queue(_tuned(study, opts, url, out, data_dir, echo), opts, url)
+        queue = _queue(_tuned(study, opts, url, out, data_dir, echo), opts, url, out)
         queue.start()
         work(queue, **run_options)
         return
-    if study.tune and opts.workers > 1:
-        run_workers(list(opts.argv), opts.workers, url)  # the workers share the searches, then the tuned cells
-    queue = _queue(_tuned(study, opts, url, out, data_dir, echo), opts, url)
+    if study.tune and opts.workers > 1:  # the workers share the searches, then the tuned cells
+        run_workers([*without_storage(list(opts.argv)), "--worker"], opts.workers, url)
+    queue = _queue(_tuned(study, opts, url, out, data_dir, echo), opts, url, out)
     if len(study.cells) >= 200:  # a few storage transactions per cell: say what the wait is for
         echo(f"study {study.name}: {len(study.cells)} cells; queueing them in {display_url(url)}")
     added = queue.start(progress=echo)
@@ -71,17 +74,39 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
     echo(f"study {study.name}: {len(cells)} cells, {counts(cells)}; {added} newly queued; "
          f"storage {display_url(url)}")
     print_cells(cells, ("queued", "running", "new", "failed"), echo)
+    if opts.slurm:
+        if any(cell.status in ("queued", "running") for cell in cells) and not _on_slurm(queue, opts, url, out,
+                                                                                         data_dir, echo):
+            return
+        _finish(queue, opts, url, out, echo)
+        return
     try:
         if any(cell.status in ("queued", "running") for cell in cells):
             if opts.workers == 1:
                 work(queue, **run_options)
             else:
-                run_workers(list(opts.argv), opts.workers, url)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the interrupted cells re-queue on the next start
+                run_workers(worker_argv(study.name, out / "runs", data_dir), opts.workers, url)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers gave their cells back to the queue
         echo(f"study {study.name}: interrupted; writing what finished (start the study again to go on)")
         _finish(queue, opts, url, out, echo, interrupted=True)
         raise
     _finish(queue, opts, url, out, echo)
+
+
+def _refuse(study: Study, opts: StudyOptions) -> None:
+    """What this command line cannot do with this study file (ValueError), before anything is written."""
+    if study.protocol == "seconds" and opts.slurm:
+        raise ValueError(f"{opts.file}: protocol 'seconds' times each model's training steps on the machine that "
+                         "runs the study: run it on one machine, with one worker (--workers 1)")
+    if study.protocol == "seconds" and opts.workers > 1:
+        raise ValueError(f"{opts.file}: protocol 'seconds' gives every model the same seconds of a whole machine, "
+                         "timed alone: run it with one worker per machine (--workers 1)")
+    if study.tune and opts.slurm:
+        raise ValueError(f"{opts.file}: a [tune] study's searches run with local workers (`benchbench study FILE "
+                         "--workers N`); the cluster launcher runs plain comparison studies")
+    for flag, folder in (("--out", opts.out), ("--report-dir", opts.report_dir)):
+        if folder != "none" and Path(folder).exists() and not Path(folder).is_dir():
+            raise ValueError(f"{flag} {folder} is a file; name a folder")
 
 
 def _seconds_matched(study: Study, url: str, costs_folder: Path, echo: Callable[[str], None]) -> Study:
@@ -103,8 +128,38 @@ def _seconds_matched(study: Study, url: str, costs_folder: Path, echo: Callable[
     return dataclasses.replace(study, cells=cells, budget=derived)
 
 
-def _queue(study: Study, opts: StudyOptions, url: str) -> Queue:
-    return Queue(study, url, heartbeat_seconds=opts.heartbeat, max_retries=opts.max_retries)
+def _queue(study: Study, opts: StudyOptions, url: str, out: Path) -> Queue:
+    return Queue(study, url, heartbeat_seconds=opts.heartbeat, max_retries=opts.max_retries, results=out)
+
+
+def _on_slurm(queue: Queue, opts: StudyOptions, url: str, out: Path, data_dir: str | None,
+              echo: Callable[[str], None]) -> bool:
+    """Submits the workers as a SLURM job array (unless no cell is queued: workers are on them already) and says
+    how to follow it; with --wait follows it and returns True (the caller then writes the results), else returns
+    False at once."""
+    from benchbench.study import slurm
+
+    shown = display_url(url)
+    job = None
+    if any(cell.status == "queued" for cell in queue.cells()):
+        job = slurm.submit(queue.name, url, opts.slurm, results=out, data_dir=data_dir)
+        echo(f"study {queue.name}: submitted SLURM job array {job} ({opts.slurm.workers} workers); "
+             f"logs in {out / 'slurm'}/{job}_<task>/")
+    else:
+        echo(f"study {queue.name}: nothing to submit, every cell left is running on a worker already")
+    echo(f"follow:  benchbench status {queue.name} --storage '{shown}'" + (f"   (or: squeue -j {job})" if job else ""))
+    if not opts.wait:
+        echo(f"results: once every cell is done, `benchbench study {opts.file} --storage '{shown}'` writes the "
+             "results and the report (it runs nothing that is done)")
+        return False
+
+    def progress() -> tuple[str, bool]:
+        cells = queue.cells()
+        return (f"study {queue.name}: {counts(cells)}",
+                not any(cell.status in ("queued", "running") for cell in cells))
+
+    slurm.follow(job, progress, echo)
+    return True
 
 
 def _tuned(study: Study, opts: StudyOptions, url: str, out: Path, data_dir: str | None,

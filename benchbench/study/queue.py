@@ -16,13 +16,38 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from benchbench.run.config import RunConfig
-from benchbench.storage import exclusive, open_storage, storage_errors
+from benchbench.storage import display_url, exclusive, open_storage, storage_errors
 from benchbench.study.file import Study
 
 KIND = "benchbench-study"  # an Optuna study user attribute: tells comparative studies from searches
 PROGRESS_SECONDS = 5.0  # a long enqueue says how far it is this often
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What a worker needs besides the cells' configs, stored with the study (an Optuna user attribute) when
+    the study starts, so that a worker on another machine joins it by name, without the study file."""
+
+    cells: tuple[str, ...]  # the run config hashes of the study file's cells, in file order
+    tracking: str
+    costs: str  # "fresh_process" | "in_run" (study/file.py)
+    results: str  # the study's results folder (runs/ and costs/ below it), absolute, as its creator saw it
+    heartbeat: float | None = 10
+    max_retries: int = 2
+
+
+def worker_identity() -> dict:
+    """Who runs a cell: host and pid, and the SLURM job and array task when a SLURM job runs this process."""
+    identity = {"host": socket.gethostname(), "pid": os.getpid()}
+    job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
+    if job:
+        identity["slurm_job"] = job
+        if "SLURM_ARRAY_TASK_ID" in os.environ:
+            identity["slurm_task"] = os.environ["SLURM_ARRAY_TASK_ID"]
+    return identity
 
 
 @dataclasses.dataclass
@@ -69,14 +94,46 @@ def pinned(url: str, name: str, key: str, update: Callable[[dict], dict]) -> dic
 
 
 class Queue:
-    """A study's cells in an Optuna storage: enqueue, claim, finish, and read back their states."""
+    """A study's cells in an Optuna storage: enqueue, claim, finish, and read back their states. Made from the
+    study file (`Queue(study, url)`), or joined by name from what the storage holds (`Queue.join(url, name)`)."""
 
-    def __init__(self, study: Study, url: str, *, heartbeat_seconds: float | None = 10, max_retries: int = 2):
-        self.study = study
-        self.storage = open_storage(url, heartbeat=heartbeat_seconds, max_retries=max_retries)
-        self.optuna = _open(self.storage, url, study.name)
-        self.study_id = self.storage.get_study_id_from_name(study.name)
-        self.keys = {cell.hash(): cell for cell in study.cells}
+    def __init__(self, study: Study, url: str, *, heartbeat_seconds: float | None = 10, max_retries: int = 2,
+                 results: Path | None = None):
+        keys = {cell.hash(): cell for cell in study.cells}
+        settings = Settings(tuple(keys), study.tracking, study.costs, str(Path(results or ".").resolve()),
+                            heartbeat_seconds, max_retries)
+        self._attach(url, study.name, keys, settings, study)
+
+    @classmethod
+    def join(cls, url: str, name: str) -> Queue:
+        """The queue of study NAME as its storage holds it: cells, configs and settings, no study file needed.
+        ValueError when the storage has no such benchbench study (or one started before workers could join)."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        with storage_errors(url):
+            storage = open_storage(url)
+            try:
+                attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
+            except KeyError:
+                raise ValueError(f"storage {display_url(url)} has no study named {name!r}; create it with "
+                                 f"`benchbench study FILE --storage URL`") from None
+        if attrs.get("kind") != KIND or "settings" not in attrs:
+            raise ValueError(f"{name!r} in {display_url(url)} is not a benchbench study workers can join; "
+                             "start it once with `benchbench study FILE --storage URL`")
+        settings = Settings(**{**attrs["settings"], "cells": tuple(attrs["settings"]["cells"])})
+        queue = cls.__new__(cls)
+        queue._attach(url, name, dict.fromkeys(settings.cells), settings)
+        configs = {t.user_attrs["cell"]: t.user_attrs["config"] for t in queue._trials()}
+        queue.keys = {key: RunConfig.from_resolved(configs[key]) for key in settings.cells if key in configs}
+        return queue
+
+    def _attach(self, url: str, name: str, keys: dict, settings: Settings, study: Study | None = None) -> None:
+        self.study, self.name, self.keys, self.settings = study, name, keys, settings
+        self.url = url
+        self.storage = open_storage(url, heartbeat=settings.heartbeat, max_retries=settings.max_retries)
+        self.optuna = _open(self.storage, url, name)
+        self.study_id = self.storage.get_study_id_from_name(name)
 
     def _trials(self, states=None) -> list:
         trials = self.optuna.get_trials(deepcopy=False, states=states)
@@ -87,7 +144,10 @@ class Queue:
         `progress` hears how far a long enqueue is (each cell is a few storage transactions)."""
         with self._lock():
             self._reap_stale()
-            return self._enqueue_missing(progress)
+            added = self._enqueue_missing(progress)
+            if self.study is not None:  # what workers that join by name need (Queue.join), once the cells are in
+                self.optuna.set_user_attr("settings", dataclasses.asdict(self.settings))
+            return added
 
     def reap(self) -> None:
         with self._lock():
@@ -96,7 +156,7 @@ class Queue:
     def _lock(self):
         # Reaping (fail a stale trial, then queue its retry) and enqueueing (read what is live, then queue the
         # rest) are each several transactions: interleaved, they could queue one cell twice.
-        return exclusive(self.storage, f"benchbench-study:{self.study.name}")
+        return exclusive(self.storage, f"benchbench-study:{self.name}")
 
     def _enqueue_missing(self, progress: Callable[[str], None] | None = None) -> int:
         """Enqueues every cell that is neither finished, running nor queued: new cells and failed ones.
@@ -114,6 +174,29 @@ class Queue:
             self.optuna.enqueue_trial({}, user_attrs={"cell": config.hash(), "run_id": config.run_name(),
                                                       "config": config.resolved()})
         return len(missing)
+
+    def requeue(self, trial_id: int, reason: str) -> None:
+        """Gives a claimed cell back at once (its worker was stopped: Ctrl-C, `kill`, `scancel`, preemption):
+        this trial fails with `reason` and a fresh one is queued for the cell, which the next worker to claim
+        it resumes from the run's last checkpoint. A worker killed outright gets the same through its
+        heartbeat going stale, a grace period later."""
+        from optuna.trial import TrialState
+
+        self.fail(trial_id, reason)
+        with self._lock():
+            cell = self.storage.get_trial(trial_id).user_attrs["cell"]
+            live = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+            if not any(t.user_attrs["cell"] == cell for t in self._trials(live)):
+                config = self.keys[cell]
+                self.optuna.enqueue_trial({}, user_attrs={"cell": cell, "run_id": config.run_name(),
+                                                          "config": config.resolved()})
+
+    def record_epoch(self, trial_id: int, epoch: int) -> None:
+        """The claimed cell's last finished epoch, for `benchbench status`; a database blip is not worth a cell."""
+        try:
+            self.storage.set_trial_user_attr(trial_id, "epoch", epoch)
+        except Exception:
+            pass
 
     def _reap_stale(self) -> None:
         """Fails the trials of workers whose heartbeat stopped; the retry callback re-queues their cells (at most
@@ -154,16 +237,23 @@ class Queue:
                 self.storage.set_trial_user_attr(trial_id, "duplicate_of", min(t.number for t in rivals))
                 self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
                 continue
-            self.storage.set_trial_user_attr(trial_id, "worker", f"{socket.gethostname()}:{os.getpid()}")
+            self.storage.set_trial_user_attr(trial_id, "worker", worker_identity())
             return trial_id, trial
         return None
+
+    def running(self) -> list[tuple[int, object]]:
+        """(trial id, trial) of every running cell."""
+        from optuna.trial import TrialState
+
+        return [(self.storage.get_trial_id_from_study_id_trial_number(self.study_id, t.number), t)
+                for t in self._trials((TrialState.RUNNING,))]
 
     def running_on_this_host(self) -> int:
         """How many of this study's cells are running on this machine (this worker's own included)."""
         from optuna.trial import TrialState
 
-        host = f"{socket.gethostname()}:"
-        return sum(str(t.user_attrs.get("worker", "")).startswith(host) for t in self._trials((TrialState.RUNNING,)))
+        host = socket.gethostname()
+        return sum(worker_host(t.user_attrs.get("worker")) == host for t in self._trials((TrialState.RUNNING,)))
 
     def complete(self, trial_id: int, record: dict) -> bool:
         """Stores the record and completes the trial; False if another worker gave up on it meanwhile."""
@@ -187,7 +277,7 @@ class Queue:
             pass
 
     def cells(self) -> list[Cell]:
-        """Every cell of the study file, in file order, with its state across all workers."""
+        """Every cell of the study, in file order, with its state across all workers."""
         from optuna.trial import TrialState
 
         by_key: dict[str, list] = {}
@@ -211,3 +301,10 @@ class Queue:
             else:
                 cells.append(Cell(config, "new"))
         return cells
+
+
+def worker_host(worker) -> str | None:
+    """The host of a trial's `worker` attribute (a worker_identity dict; "host:pid" before SLURM support)."""
+    if isinstance(worker, dict):
+        return worker.get("host")
+    return str(worker).rsplit(":", 1)[0] if worker else None

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchbench.console import Terminated
+from benchbench import console
 from benchbench.io import DiskFullError
 from benchbench.run.checkpoint import committed_epoch
 from benchbench.run.config import RunConfig
@@ -21,6 +21,21 @@ from benchbench.study.queue import Queue
 
 STOP_GRACE = 30.0  # seconds an interrupted worker gets to mark its cell and exit
 ALONE_SECONDS = 2.0  # of those, how long workers that got the signal themselves are left to stop
+
+
+def join_and_work(url: str, name: str, *, runs_dir: Path | None, data_dir: str | None,
+                  echo: Callable[[str], None] = print) -> int:
+    """`benchbench worker NAME`: joins study NAME on the storage and works until no cell is left. Its runs go
+    under `runs_dir`, by default the study's results folder as its creator named it (shared on a cluster)."""
+    queue = Queue.join(url, name)
+    runs_dir = Path(runs_dir or Path(queue.settings.results) / "runs")
+    try:  # before any cell is claimed: every cell would fail the same way
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RuntimeError(f"worker {name}: cannot create the runs folder {runs_dir} ({error.strerror or error}); "
+                           "is the study's results folder shared with this machine? --runs-dir names another") from None
+    echo(f"worker   {name}: {len(queue.keys)} cells; runs in {runs_dir}")
+    return work(queue, runs_dir=runs_dir, data_dir=data_dir, tracking=queue.settings.tracking, echo=echo)
 
 
 def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, poll_seconds: float = 2.0,
@@ -87,17 +102,19 @@ def _next_cell(queue: Queue, poll_seconds: float):
 def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, runs_dir: Path, data_dir: str | None,
               tracking: str, echo: Callable[[str], None]) -> dict | None:
     def on_epoch(logs: dict) -> None:
+        queue.record_epoch(trial_id, logs["epoch"])
         echo(f"         {label}  epoch {logs['epoch']}/{config.epochs}  loss {logs['loss']:.3f}  "
              f"val top-1 {100 * logs['val_top1']:.1f}%")
 
     with heartbeat(queue.storage, trial_id):  # the probe too: it takes a while, and the cell is claimed
         try:
-            if queue.study.costs == "fresh_process":
+            if queue.settings.costs == "fresh_process":
                 _probe_costs(config, runs_dir.parent / "costs", echo, queue.running_on_this_host)
             return execute(config, out_dir=str(runs_dir), data_dir=data_dir, resume=True, verbose=0,
-                           tracking=tracking, group=queue.study.name, on_epoch=on_epoch, sync_hint=False)
-        except KeyboardInterrupt:
-            queue.fail(trial_id, "interrupted")  # the next start of the study re-queues it
+                           tracking=tracking, group=queue.name, on_epoch=on_epoch, sync_hint=False)
+        except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM (scancel), submitit's preemption exit
+            with console.signals_held():  # a second signal (SLURM's SIGTERM after its warning) must wait
+                queue.requeue(trial_id, "interrupted" if isinstance(stop, KeyboardInterrupt) else "preempted")
             raise
         except Exception as error:  # one broken cell must not stop the study; it is reported and re-tried on restart
             message = f"{type(error).__name__}: {error}".splitlines()[0]
@@ -122,20 +139,30 @@ def spawn_workers(argv: list[str], workers: int, storage_url: str) -> list:
     return [subprocess.Popen([sys.executable, "-m", "benchbench", *argv], env=env) for _ in range(workers)]
 
 
-def run_workers(argv: list[str], workers: int, storage_url: str) -> None:
-    """Runs the command `benchbench ARGV` as `workers` local worker processes (`--worker` added, `--storage`
-    dropped: the URL travels in the environment) and waits for them."""
+def worker_argv(name: str, runs_dir: Path, data_dir: str | None) -> list[str]:
+    """The `benchbench worker` command line that joins study NAME (the storage URL goes in the environment)."""
+    return ["worker", name, "--runs-dir", str(runs_dir), *(["--data-dir", data_dir] if data_dir else [])]
+
+
+def without_storage(argv: list[str]) -> list[str]:
+    """A command line without its --storage option (workers get the URL from the environment)."""
     command, skip = [], False
     for item in argv:
         if skip or item == "--storage" or item.startswith("--storage="):
             skip = item == "--storage"
             continue
         command.append(item)
-    processes = spawn_workers([*command, "--worker"], workers, storage_url)
+    return command
+
+
+def run_workers(argv: list[str], workers: int, storage_url: str) -> None:
+    """Runs `benchbench ARGV` as `workers` local worker processes (the storage URL in their environment) and
+    waits for them."""
+    processes = spawn_workers(argv, workers, storage_url)
     try:
         codes = [process.wait() for process in processes]
     except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: stop every worker, then let the caller finish up
-        stop_workers(processes, signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+        stop_workers(processes, signal.SIGTERM if isinstance(interrupt, console.Terminated) else signal.SIGINT)
         raise
     if any(codes):
         raise RuntimeError(f"{sum(map(bool, codes))} of {workers} workers exited with an error "

@@ -91,9 +91,9 @@ def run_search(opts: SearchOptions, echo: Callable[[str], None] = print) -> None
     if opts.workers == 1:
         search_worker(search, storage, study, **options)
     else:
-        from benchbench.study.workers import run_workers
+        from benchbench.study.workers import run_workers, without_storage
 
-        run_workers(list(opts.argv), opts.workers, url)
+        run_workers([*without_storage(list(opts.argv)), "--worker"], opts.workers, url)
     _print_outcome(search, study, out, url, echo)
     if opts.confirm:
         _confirm(search, study, opts, url=url, out=out, data_dir=data_dir, echo=echo)

@@ -176,7 +176,7 @@ def test_two_local_workers_share_the_default_sqlite_storage(reference, tmp_path)
     assert process.returncode == 0, output[-3000:]
     cells = trials_by_cell(sqlite_url(tmp_path / "out" / "tiny" / "optuna.db"), "tiny")
     assert all([t.state for t in trials] == [TrialState.COMPLETE] for trials in cells.values())
-    workers = {t.user_attrs["worker"] for trials in cells.values() for t in trials}
+    workers = {t.user_attrs["worker"]["pid"] for trials in cells.values() for t in trials}
     assert len(workers) == 2, workers  # both processes trained cells
     frame = pd.read_csv(tmp_path / "out" / "tiny" / "runs.csv")
     assert set(frame["status"]) == {"done"} and output.count("running  ") == 4
@@ -197,7 +197,7 @@ def test_four_workers_on_postgres_share_cells_and_requeue_a_dead_one(postgres_ur
     deadline = time.time() + 300
     while time.time() < deadline:  # kill machine0 once it is training a cell
         running = [t for trials in _safe_trials(postgres_url).values() for t in trials
-                   if t.state == TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(f":{victim.pid}")]
+                   if t.state == TrialState.RUNNING and t.user_attrs.get("worker", {}).get("pid") == victim.pid]
         if running:
             time.sleep(2)
             os.killpg(victim.pid, signal.SIGKILL)

@@ -1,0 +1,165 @@
+"""The `benchbench` command line's options, as data for argparse: one function per subcommand with options of its
+own, and the options several commands share (SHARED). cli.py builds the parser from them and runs the commands."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+
+class UsageError(Exception):
+    """A user mistake in the command line: one line on stderr, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's default prints the whole usage block first
+        message = re.sub(r"^argument (\S+): must be", r"\1 must be", message)  # from the range checks below
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def at_least(low: float, kind=int, strict: bool = False, unit: str = ""):
+    """An argparse type: a number >= low (> low when strict)."""
+    def parse(raw: str):
+        value = kind(raw)
+        if value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low}{unit}, got {value}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names it in "invalid int value: 'x'"
+    return parse
+
+
+SHARED = {  # options several commands take, said once
+    "--data-dir": dict(help="TFDS data directory (default: $BENCHBENCH_DATA_DIR, else TFDS's)"),
+    "--storage": dict(help="Optuna storage URL shared by every worker and machine, e.g. postgresql://user@host/db "
+                           "(default: $BENCHBENCH_STORAGE, else sqlite:///OUT/NAME/optuna.db)"),
+    "--heartbeat": dict(type=at_least(1, float), default=10, help="seconds between worker heartbeats; a cell "
+                        "whose worker misses 3 is re-queued (default 10)"),
+    "--worker": dict(action="store_true", help=argparse.SUPPRESS),  # one of `--workers N` local processes
+    "--format": dict(default="simple", choices=["simple", "github", "plain"], help="table format (github: markdown)"),
+}
+
+
+def shared(parser: argparse.ArgumentParser, *flags: str) -> None:
+    for flag in flags:
+        parser.add_argument(flag, **SHARED[flag])
+
+
+def add_run(sub) -> argparse.ArgumentParser:
+    run = sub.add_parser("run", help="train one model on one data set with one seed, and measure it")
+    run.add_argument("--model", required=True)
+    run.add_argument("--dataset", required=True)
+    for flag in ("--seed", "--epochs", "--batch-size", "--image-size"):
+        run.add_argument(flag, type=int)
+    shared(run, "--data-dir")
+    run.add_argument("--out", default="runs", help="parent of the run directory (default: runs/)")
+    run.add_argument("--tracking", default="wandb", choices=["wandb", "none"],
+                     help="W&B: online when logged in, else offline files under the run directory (default)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a recipe field (e.g. learning_rate=5e-4) or a model option (model.depth=6)")
+    run.add_argument("--resume", action="store_true", help="continue the run from its last finished epoch")
+    run.add_argument("--distribute", default="auto", choices=["auto", "mirrored", "none"],
+                     help="data-parallel training with MirroredStrategy: auto (when several GPUs are visible), "
+                     "mirrored (every GPU, else every logical CPU device), none")
+    return run
+
+
+def add_study(sub) -> argparse.ArgumentParser:
+    study = sub.add_parser("study", help="run a study file: every model x dataset x seed cell, once, crash-safe")
+    study.add_argument("file", help="a study TOML file, e.g. studies/demo.toml")
+    study.add_argument("--workers", type=at_least(1), default=1,
+                       help="local worker processes sharing the cells (default 1)")
+    study.add_argument("--out", default="results", help="results parent directory (default: results/)")
+    study.add_argument("--tracking", choices=["wandb", "none"], help="override the study file's [tracking] backend")
+    shared(study, "--storage", "--data-dir", "--heartbeat", "--worker")
+    study.add_argument("--max-retries", type=at_least(0), default=2,
+                       help="re-queues of a cell whose worker died, per start of the study (default 2)")
+    study.add_argument("--report-dir", default="reports",
+                       help="where the leaderboard and figures go when the study ends (default reports/; none: skip)")
+    cluster = study.add_argument_group("on a cluster (--launcher slurm: the workers as one SLURM job array)")
+    cluster.add_argument("--launcher", default="local", choices=["local", "slurm"],
+                         help="local: worker processes here (default); slurm: submit --workers array tasks with "
+                         "submitit (needs a PostgreSQL --storage)")
+    cluster.add_argument("--partition", help="SLURM partition (default: the cluster's default partition)")
+    cluster.add_argument("--gpus-per-worker", type=at_least(0), default=0, metavar="G",
+                         help="GPUs per array task, each task seeing its own (default 0)")
+    cluster.add_argument("--cpus-per-worker", type=at_least(1), default=1, metavar="C",
+                         help="CPU cores per array task, TensorFlow's threads (default 1)")
+    cluster.add_argument("--time", type=at_least(1), default=24 * 60, metavar="MINUTES",
+                         help="time limit per array task; near it the task gives its cell back and is requeued "
+                         "(default 1440)")
+    cluster.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                         help="any other sbatch option, e.g. --slurm mem=16G --slurm account=vision (repeatable)")
+    cluster.add_argument("--wait", action="store_true",
+                         help="follow the study until it ends, then write the results and the report")
+    return study
+
+
+def add_worker(sub) -> argparse.ArgumentParser:
+    worker = sub.add_parser("worker", help="join a started study on a shared storage and run its cells until none "
+                            "is left (what --workers and --launcher slurm start)")
+    worker.add_argument("study", help="the study's name (its file's `name`); the cells come from the storage")
+    shared(worker, "--storage", "--data-dir")
+    worker.add_argument("--runs-dir", help="where the runs go (default: the study's results folder/runs, as "
+                        "`benchbench study` named it: shared between machines, so a re-queued cell resumes)")
+    return worker
+
+
+def add_status(sub) -> argparse.ArgumentParser:
+    status = sub.add_parser("status", help="a study's cells by state, and who runs each running cell (read-only)")
+    status.add_argument("study", help="a study file, or a study's name with --storage")
+    shared(status, "--storage", "--format")
+    status.add_argument("--out", default="results",
+                        help="results parent directory, to find a study file's SQLite storage (default: results/)")
+    return status
+
+
+def add_bench(sub) -> argparse.ArgumentParser:
+    bench = sub.add_parser("bench", help="training/inference speed and MFU of one model configuration")
+    bench.add_argument("--model")
+    bench.add_argument("--image-size", type=int, help="default: the model's reference size")
+    bench.add_argument("--batch-size", type=at_least(1), default=64)
+    bench.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    bench.add_argument("--jit", action=argparse.BooleanOptionalAction, default=False, help="XLA-compile the steps")
+    bench.add_argument("--steps", type=at_least(1), default=20, help="timed training steps (after 3 warm-up steps)")
+    bench.add_argument("--repeats", type=at_least(1), help="measure in N fresh processes and report the median "
+                       "(default 1; 3 with --suite)")
+    bench.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                       help="a model option, e.g. --set dropout=0 (repeatable)")
+    bench.add_argument("--profile", action="store_true", help="also print the training step's time by op type")
+    bench.add_argument("--peak-gflops", type=float, help="MFU's denominator, e.g. a datasheet peak (default: measured)")
+    bench.add_argument("--json", action="store_true", help="print the record as JSON")
+    bench.add_argument("--overhead", action="store_true",
+                       help="only the runner-overhead measurement (bare fit vs runner, small ShiftViT on digits)")
+    bench.add_argument("--suite", action="store_true",
+                       help="the `make bench` tables (speed, input pipelines, runner overhead), written to --out")
+    bench.add_argument("--out", default="reports/bench", help="folder of the suite's <host>.md (default reports/bench)")
+    return bench
+
+
+def add_tune(sub) -> argparse.ArgumentParser:
+    tune = sub.add_parser("tune", help="search a model's hyperparameters with Optuna (TPE, pruning), then confirm")
+    tune.add_argument("--model", required=True)
+    tune.add_argument("--dataset", required=True)
+    tune.add_argument("--trials", type=at_least(1), required=True,
+                      help="finished trials wanted, counted over all workers")
+    tune.add_argument("--epochs", type=int, help="epochs per trial (default: the run default, 10)")
+    for flag in ("--batch-size", "--image-size"):
+        tune.add_argument(flag, type=int)
+    tune.add_argument("--seed", type=int, default=0, help="training seed of every trial and the TPE sampler's seed")
+    tune.add_argument("--study-name", help="the search's name in the storage (default: tune-MODEL-DATASET)")
+    tune.add_argument("--timeout", type=at_least(0, float, strict=True, unit=" seconds"),
+                      help="stop starting trials after this many seconds")
+    tune.add_argument("--workers", type=at_least(1), default=1, help="local worker processes (default 1)")
+    tune.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"])
+    tune.add_argument("--confirm", type=at_least(0), default=0, metavar="K",
+                      help="re-run the top K configurations on fresh seeds, evaluated on the test split")
+    tune.add_argument("--confirm-seeds", type=at_least(1), default=3, metavar="M", help="fresh seeds per config")
+    tune.add_argument("--space", action="append", default=[], metavar="KEY=RANGE",
+                      help="override a search dimension: KEY=LOW:HIGH, KEY=LOW:HIGH:log or KEY=A,B,C")
+    tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="fix a recipe field or model option")
+    tune.add_argument("--out", default="results", help="results parent directory (default: results/)")
+    tune.add_argument("--tracking", default="wandb", choices=["wandb", "none"])
+    shared(tune, "--storage", "--data-dir", "--heartbeat", "--worker")
+    return tune
