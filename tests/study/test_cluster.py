@@ -54,6 +54,7 @@ def wait_for(condition, what: str, timeout: float = 240, poll: float = 0.2):
     return found
 
 
+@pytest.mark.slow
 def test_a_job_array_runs_each_cell_once_equal_to_a_local_run_and_a_scancelled_cell_resumes_elsewhere(
         cluster, postgres_url, tmp_path, capsys, monkeypatch):
     name = "cluster-array"
