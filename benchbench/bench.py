@@ -271,7 +271,7 @@ def _runner_fit(payload: dict) -> dict:
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     with tempfile.TemporaryDirectory() as out:
-        record = execute(RunConfig.from_resolved(payload), out_dir=out, verbose=0, tracking="wandb",
+        record = execute(RunConfig.from_resolved(payload), out_dir=out, verbose=0, tracking="wandb", job_type="bench",
                          sync_hint=False)
     return record["timing_seconds"]
 

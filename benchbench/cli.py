@@ -156,7 +156,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # --- the parser -----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
+    from benchbench import __version__
+
     parser = Parser(prog="benchbench", description="Benchmark image classifiers: ViT, ShiftViT, MobileViT, CNNs.")
+    parser.add_argument("--version", action="version", version=f"benchbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     models = sub.add_parser("models", help="list registered models with their parameter counts")
     models.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'vit_*' (default: all)")

@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+import benchbench
 from support.cli import main
 
 
@@ -57,6 +58,8 @@ def test_console_script_is_installed():
     script = shutil.which("benchbench") or str(Path(sys.executable).parent / "benchbench")
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "models" in result.stdout
+    result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (0, f"benchbench {benchbench.__version__}\n")
 
 
 def test_sigterm_inside_a_finalizer_still_stops_the_command_without_a_traceback():

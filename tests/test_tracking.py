@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from benchbench.tracking import make_tracker, wandb_logged_in
+from benchbench.tracking import make_tracker, wandb_logged_in, wandb_run_id
 from support.cli import run_cli
 from support.env import scrubbed_env
-from support.wandb import offline_run, summary_view
+from support.wandb import offline_run, run_record, summary_view
 
 SECRET = "bb-test-secret-0123456789abcdef0123456789abcdef"
 
@@ -23,6 +23,15 @@ def test_logged_in_detection(tmp_path, monkeypatch):
     monkeypatch.setenv("NETRC", str(tmp_path / "absent"))
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
     assert wandb_logged_in()
+
+
+def test_wandb_run_ids_are_unique_per_run_directory(tmp_path):
+    """The same config in two studies (or a study run again into another results folder) never shares a W&B run;
+    a run resumed in its own directory keeps its id. W&B allows 128 characters: the id stays readable below."""
+    name = "vit_tiny_digits_s0_0123456789ab"
+    ids = {wandb_run_id(name, tmp_path / study / "runs" / name) for study in ("a", "b", "c")}
+    assert len(ids) == 3 and all(i.startswith(name + "-") and len(i) < 64 for i in ids)
+    assert wandb_run_id(name, tmp_path / "a" / "runs" / name) == wandb_run_id(name, tmp_path / "a/x/../runs" / name)
 
 
 def test_unknown_tracking_is_a_value_error():
@@ -46,7 +55,8 @@ def test_run_logs_config_epochs_and_summary_to_offline_wandb(tmp_path):
     (run_dir,) = (tmp_path / "runs").iterdir()
     record = json.loads((run_dir / "run.json").read_text())
     view = summary_view(offline_run(run_dir))
-    assert view["state"] == "finished" and view["run_id"] == record["run_id"] and view["project"] == "benchbench"
+    assert view["state"] == "finished" and view["run_id"] == wandb_run_id(record["run_id"], run_dir)
+    assert view["project"] == "benchbench" and run_record(offline_run(run_dir))["job_type"] == "train"
     assert sorted(view["tags"]) == ["synthetic", "vit"]
     assert view["config"]["model"] == "vit_tiny"
     assert view["config"]["model_args"] == {"depth": 1, "patch_size": 8} and view["config"]["family"] == "vit"

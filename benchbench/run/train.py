@@ -36,6 +36,8 @@ class Options:
     verbose: int = 1
     tracking: str = "wandb"
     group: str | None = None
+    job_type: str = "train"
+    protocol: str | None = None
     on_epoch: Callable[[dict], None] | None = None
     sync_hint: bool = True
     callbacks: tuple = ()
@@ -47,7 +49,8 @@ def execute(config: RunConfig, **options: Any) -> dict:
     """Runs (or resumes) one training run and returns its record (also written to run.json).
 
     Options: `out_dir` (parent of the run directory), `data_dir` (TFDS), `resume` (continue an unfinished
-    run directory), `verbose` (Keras' fit verbosity), `tracking` ("wandb" or "none") and `group` (W&B group).
+    run directory), `verbose` (Keras' fit verbosity), `tracking` ("wandb" or "none"), `group` and `job_type`
+    (W&B's: the study or search, and "train", "tune-trial", "confirm" or "bench") and `protocol` (the study's).
     `on_epoch(logs)` is called after each epoch's checkpoint is committed (studies print progress with it);
     `sync_hint=False` leaves the offline-W&B upload hint to the caller (a study prints one for all its runs).
     `callbacks` are Keras callbacks for `fit`; one that sets `model.stop_training` ends the run early (the
@@ -195,13 +198,17 @@ def _prepare(config: RunConfig, opts: Options, run_dir: Path, data_dir: str | No
 def _tracker(config: RunConfig, opts: Options, run: _Prepared):
     from benchbench.measure import environment
     from benchbench.models import count_params, model_info
-    from benchbench.tracking import make_tracker
+    from benchbench.tracking import make_tracker, wandb_run_id
 
     family = model_info(config.model).family
-    return make_tracker(opts.tracking, run_id=config.run_name(), run_dir=run.run_dir, group=opts.group,
-                        job_type=config.model, sync_hint=opts.sync_hint, tags=[config.dataset, family],
-                        config={**config.resolved(), "image_size": run.image_size, "augment": run.augment,
-                                "family": family, "params": count_params(run.model), "environment": environment()})
+    # Top-level keys W&B groups runs by (model, family, dataset, seed, protocol, config_hash): "group by model"
+    # draws each model's mean and spread over seeds.
+    keys = {**config.resolved(), "image_size": run.image_size, "augment": run.augment, "family": family,
+            "config_hash": config.hash(), "protocol": opts.protocol, "study": opts.group,
+            "params": count_params(run.model), "environment": environment()}
+    return make_tracker(opts.tracking, run_id=wandb_run_id(config.run_name(), run.run_dir),
+                        name=f"{config.model}/{config.dataset}/{config.seed}", run_dir=run.run_dir, group=opts.group,
+                        job_type=opts.job_type, sync_hint=opts.sync_hint, tags=[config.dataset, family], config=keys)
 
 
 def _fit(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Checkpointer, tracker, timer,

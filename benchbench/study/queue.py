@@ -37,6 +37,8 @@ class Settings:
     results: str  # the study's results folder (runs/ and costs/ below it), absolute, as its creator saw it
     heartbeat: float | None = 10
     max_retries: int = 2
+    protocol: str = "recipe"
+    job_type: str = "train"  # W&B's job type of the cells' runs ("confirm" for a search's confirmation)
 
 
 def worker_identity() -> dict:
@@ -98,10 +100,10 @@ class Queue:
     study file (`Queue(study, url)`), or joined by name from what the storage holds (`Queue.join(url, name)`)."""
 
     def __init__(self, study: Study, url: str, *, heartbeat_seconds: float | None = 10, max_retries: int = 2,
-                 results: Path | None = None):
+                 results: Path | None = None, job_type: str = "train"):
         keys = {cell.hash(): cell for cell in study.cells}
         settings = Settings(tuple(keys), study.tracking, study.costs, str(Path(results or ".").resolve()),
-                            heartbeat_seconds, max_retries)
+                            heartbeat_seconds, max_retries, study.protocol, job_type)
         self._attach(url, study.name, keys, settings, study)
 
     @classmethod

@@ -111,7 +111,8 @@ def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, run
             if queue.settings.costs == "fresh_process":
                 _probe_costs(config, runs_dir.parent / "costs", echo, queue.running_on_this_host)
             return execute(config, out_dir=str(runs_dir), data_dir=data_dir, resume=True, verbose=0,
-                           tracking=tracking, group=queue.name, on_epoch=on_epoch, sync_hint=False)
+                           tracking=tracking, group=queue.name, job_type=queue.settings.job_type,
+                           protocol=queue.settings.protocol, on_epoch=on_epoch, sync_hint=False)
         except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM (scancel), submitit's preemption exit
             with console.signals_held():  # a second signal (SLURM's SIGTERM after its warning) must wait
                 queue.requeue(trial_id, "interrupted" if isinstance(stop, KeyboardInterrupt) else "preempted")

@@ -69,7 +69,8 @@ def confirm(search: Search, study, *, k: int, seeds: int, url: str, out: Path, d
                   for t in trials for s in fresh)
     confirmation = Study(name=f"{search.name}-confirm", path=None, cells=cells, tracking=tracking,
                          description=f"top {k} of search {search.name} on seeds {fresh}")
-    queue = Queue(confirmation, url, heartbeat_seconds=heartbeat_seconds)
+    queue = Queue(confirmation, url, heartbeat_seconds=heartbeat_seconds, results=out.parent / confirmation.name,
+                  job_type="confirm")
     queue.start()
     echo(f"confirming the top {len(trials)} configurations on seeds {fresh}: {len(queue.keys)} runs")
     work(queue, runs_dir=out.parent / confirmation.name / "runs", data_dir=data_dir, tracking=tracking, echo=echo)

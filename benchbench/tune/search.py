@@ -167,10 +167,9 @@ def _run_trial(search: Search, storage, study, trial, *, runs_dir, data_dir, tra
     echo(f"trial {trial.number:<3} running  {shown}")
     with heartbeat(storage, trial_id):
         try:
-            record = execute(config, out_dir=str(runs_dir / folder), data_dir=data_dir,
-                             resume=True, verbose=0,
-                             tracking=tracking, group=search.name, callbacks=[pruning], evaluate_test=False,
-                             sync_hint=False)
+            record = execute(config, out_dir=str(runs_dir / folder), data_dir=data_dir, resume=True, verbose=0,
+                             tracking=tracking, group=search.name, job_type="tune-trial", callbacks=[pruning],
+                             evaluate_test=False, sync_hint=False)
         except KeyboardInterrupt:
             study.tell(trial, state=TrialState.FAIL)
             raise

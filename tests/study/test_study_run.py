@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from benchbench import cli
 from benchbench.storage import sqlite_url
 from benchbench.study.results import COLUMNS
+from benchbench.tracking import wandb_run_id
 from support.cli import main, start_cli
 from support.env import environment, scrubbed_env, use_env
 from support.studies import write_study
@@ -108,13 +109,21 @@ def test_study_runs_every_cell_once_and_writes_runs_csv(reference):
 def test_study_runs_log_to_wandb_grouped_by_study(reference):
     directory, frame, _ = reference
     run_id = frame["run_id"][0]
-    offline = offline_run(directory / "out" / "tiny" / "runs" / run_id)
+    run_dir = directory / "out" / "tiny" / "runs" / run_id
+    offline = offline_run(run_dir)
     view = summary_view(offline)
-    assert view["run_id"] == run_id and view["state"] == "finished"
+    assert view["run_id"] == wandb_run_id(run_id, run_dir) and view["state"] == "finished"
     assert sorted(view["tags"]) == sorted(["synthetic", frame["family"][0]])
     assert view["summary"]["test_top1"] == pytest.approx(frame["test_top1"][0])
+    # W&B's conventions: the study is the group, the job type says what the run does, the model is a config key
     run = run_record(offline)
-    assert run["run_group"] == "tiny" and run["job_type"] == frame["model"][0]
+    assert run["run_group"] == "tiny" and run["job_type"] == "train"
+    assert run["display_name"] == f"{frame['model'][0]}/synthetic/{frame['seed'][0]}"
+    config = view["config"]
+    assert (config["model"], config["family"], config["dataset"], config["seed"]) == \
+        (frame["model"][0], frame["family"][0], "synthetic", frame["seed"][0])
+    assert config["protocol"] == "recipe" and config["config_hash"] == frame["config_hash"][0]
+    assert config["study"] == "tiny"
 
 
 @pytest.mark.slow

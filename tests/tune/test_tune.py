@@ -221,7 +221,7 @@ def test_each_trial_is_a_wandb_run_in_the_search_group(tmp_path, capsys):
     run_dir = tmp_path / "out" / "tune-vit_tiny-synthetic" / "runs" / trial.user_attrs["run_dir"]
     offline = offline_run(run_dir)
     run = run_record(offline)
-    assert run["run_group"] == "tune-vit_tiny-synthetic"
+    assert run["run_group"] == "tune-vit_tiny-synthetic" and run["job_type"] == "tune-trial"
     config = run["config"]["update"]
     assert config["learning_rate"] == pytest.approx(trial.params["learning_rate"])  # the trial's parameters
     summary = summary_view(offline)["summary"]
