@@ -37,6 +37,22 @@ def wandb_logged_in() -> bool:
         return False
 
 
+def _mode() -> str:
+    return os.environ.get("WANDB_MODE") or ("online" if wandb_logged_in() else "offline")
+
+
+def _init(**kwargs):
+    """wandb.init for benchbench: its project, the mode above, quiet, and the command line redacted (W&B saves
+    it, and it may hold a database URL with its password)."""
+    import wandb
+
+    from benchbench.redact import redacted_argv
+
+    with redacted_argv():
+        return wandb.init(project=os.environ.get("WANDB_PROJECT", "benchbench"), resume="allow", mode=_mode(),
+                          settings=wandb.Settings(silent=True), **kwargs)
+
+
 class WandbTracker:
     """One W&B run per benchmark run: config, per-epoch metrics and learning rate, W&B's system metrics, and
     the final summary. W&B's conventions: group = the study or search, job_type = what the run does ("train",
@@ -46,16 +62,9 @@ class WandbTracker:
 
     def __init__(self, *, run_id: str, name: str, run_dir: Path, config: dict, group: str | None, job_type: str,
                  tags: list[str], sync_hint: bool = True):
-        import wandb
-
-        from benchbench.redact import redacted_argv
-
-        mode = os.environ.get("WANDB_MODE") or ("online" if wandb_logged_in() else "offline")
-        with redacted_argv():  # W&B saves the command line, which may hold a database URL with its password
-            self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "benchbench"), id=run_id, name=name,
-                                  resume="allow", dir=str(run_dir), config=config, group=group, job_type=job_type,
-                                  tags=tags, mode=mode, settings=wandb.Settings(silent=True))
-        self.mode = mode
+        self.run = _init(id=run_id, name=name, dir=str(run_dir), config=config, group=group, job_type=job_type,
+                         tags=tags)
+        self.mode = _mode()
         self.sync_hint = sync_hint
 
     def log_epoch(self, logs: dict) -> None:
@@ -75,3 +84,31 @@ def make_tracker(kind: str, **run_info) -> NoTracker | WandbTracker:
     if kind == "wandb":
         return WandbTracker(**run_info)
     raise ValueError(f"tracking must be 'wandb' or 'none', got {kind!r}")
+
+
+def log_report(report_dir: Path, results: Path, study: str, job_type: str = "report") -> str:
+    """The study's verdict where its runs are: one W&B run (this job type, the study's group) with each data
+    set's leaderboard as a wandb.Table (every column of leaderboard.csv, the intervals as numbers), the figures
+    as images, and leaderboard.md, leaderboard.csv, runs.csv and every run's test predictions as a versioned
+    artifact. Its id is fixed per results folder: a report written again continues the same W&B run, and the
+    artifact gets a new version when its files changed. Returns the run's W&B id."""
+    import pandas as pd
+    import wandb
+
+    run_id = wandb_run_id(f"{study}-{job_type}", results)
+    run = _init(id=run_id, name=f"{study}/{job_type}", dir=str(results), group=study, job_type=job_type,
+                config={"study": study})
+    board = pd.read_csv(report_dir / "leaderboard.csv")
+    logged = {f"leaderboard/{dataset}": wandb.Table(dataframe=rows.reset_index(drop=True))
+              for dataset, rows in board.groupby("dataset", sort=False)}
+    logged.update({f"figures/{png.stem}": wandb.Image(str(png)) for png in sorted(report_dir.glob("*.png"))})
+    run.log(logged)
+    artifact = wandb.Artifact(f"{study}-{job_type}".replace("/", "-"), type="study-results",
+                              description=f"leaderboard, cells and per-example test predictions of {study}")
+    for name in ("leaderboard.md", "leaderboard.csv", "runs.csv"):
+        artifact.add_file(str(report_dir / name), name=name)
+    for saved in sorted(Path(results, "runs").glob("*/predictions.npz")):
+        artifact.add_file(str(saved), name=f"predictions/{saved.parent.name}.npz")
+    run.log_artifact(artifact)
+    run.finish()
+    return run_id

@@ -189,7 +189,13 @@ def _finish(queue: Queue, opts: StudyOptions, url: str, out: Path, echo: Callabl
     if opts.report_dir != "none":
         from benchbench.report import write_report
 
-        echo(f"report:  {write_report(out, opts.report_dir)}")
+        report = write_report(out, opts.report_dir)
+        echo(f"report:  {report}")
+        if study.tracking == "wandb":
+            from benchbench.tracking import log_report
+
+            echo(f"W&B:     report run {log_report(report.parent, out, study.name)} (job type report, group "
+                 f"{study.name!r}): the leaderboard tables, figures and a results artifact")
     failed = [cell for cell in cells if cell.status != "done"]
     if failed and not interrupted:
         raise RuntimeError(f"{len(failed)} of {len(cells)} cells did not finish ({failed[0].label}: "

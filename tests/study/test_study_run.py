@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
@@ -22,7 +23,7 @@ from benchbench.tracking import wandb_run_id
 from support.cli import main, start_cli
 from support.env import environment, scrubbed_env, use_env
 from support.studies import write_study
-from support.wandb import offline_run, run_record, summary_view
+from support.wandb import offline_run, records, run_record, summary_view
 
 METRICS = ["test_top1", "test_top5", "best_val_top1"]
 
@@ -124,6 +125,45 @@ def test_study_runs_log_to_wandb_grouped_by_study(reference):
         (frame["model"][0], frame["family"][0], "synthetic", frame["seed"][0])
     assert config["protocol"] == "recipe" and config["config_hash"] == frame["config_hash"][0]
     assert config["study"] == "tiny"
+
+
+def _report_run(out: Path) -> list[Path]:
+    return sorted((out / "wandb").glob("offline-run-*"))
+
+
+@pytest.mark.slow
+def test_the_report_is_a_wandb_run_with_the_leaderboard_table_figures_and_an_artifact(reference, tmp_path):
+    from benchbench.tracking import log_report
+
+    directory, frame, output = reference
+    reports = directory / "reports" / "tiny"
+    (offline,) = _report_run(directory / "out" / "tiny")
+    run = run_record(offline)
+    assert (run["job_type"], run["run_group"], run["display_name"]) == ("report", "tiny", "tiny/report")
+    assert f"report run {run['run_id']}" in output
+    kinds = [record for record in records(offline) if record["type"] in ("history", "artifact")]
+    (logged,) = [record["history"]["item"] for record in kinds if record["type"] == "history"]
+    assert logged["leaderboard/synthetic._type"] == "table-file"
+    assert {key.split(".")[0] for key in logged if key.startswith("figures/")} == \
+        {f"figures/{png.stem}" for png in reports.glob("*.png")}
+    table = json.loads((offline / "files" / logged["leaderboard/synthetic.path"]).read_text())
+    board = pd.read_csv(reports / "leaderboard.csv")
+    assert table["columns"] == list(board.columns) and len(table["data"]) == len(board)
+    ci = table["columns"].index("top1_ci95")
+    assert all(isinstance(row[ci], float) for row in table["data"])  # intervals as numbers
+    (artifact,) = [r["artifact"] for r in kinds if r["type"] == "artifact" and r["artifact"]["type"] == "study-results"]
+    files = {entry["path"] for entry in artifact["manifest"]["contents"]}
+    assert files == {"leaderboard.md", "leaderboard.csv", "runs.csv",
+                     *(f"predictions/{run_id}.npz" for run_id in frame["run_id"])}
+
+    # The report written again (into a copy) continues the same W&B run: a new version, not another run.
+    copy = tmp_path / "tiny"
+    shutil.copytree(directory / "out" / "tiny", copy)
+    with environment(scrubbed_env(home=tmp_path)):
+        first = log_report(reports, copy, "tiny")
+        again = log_report(reports, copy, "tiny")
+    assert first == again and first != run["run_id"]  # another results folder: a W&B run of its own
+    assert [run_record(o)["run_id"] for o in _report_run(copy)[-2:]] == [first, first]
 
 
 @pytest.mark.slow
