@@ -130,6 +130,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from benchbench.tracking import sync
+
+    sync(args.results, parallel=args.parallel, echo=console.echo)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from benchbench import bench
     from benchbench.models import model_info
@@ -181,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_study(sub).set_defaults(func=cmd_study)
     add_worker(sub).set_defaults(func=cmd_worker)
     add_status(sub).set_defaults(func=cmd_status)
+    sync = sub.add_parser("sync", help="upload a results folder's offline W&B runs (cells, report, trials)")
+    sync.add_argument("results", help="a study's or search's results folder, e.g. results/demo")
+    sync.add_argument("--parallel", type=at_least(1), default=8, help="runs uploaded at a time (default 8)")
+    sync.set_defaults(func=cmd_sync)
     report = sub.add_parser("report", help="leaderboard (markdown) and figures from a study's results")
     report.add_argument("results", help="a study's results directory (results/<study>) or its study file")
     report.add_argument("--out", default="reports", help="reports parent directory (default: reports/)")

@@ -112,3 +112,44 @@ def log_report(report_dir: Path, results: Path, study: str, job_type: str = "rep
     run.log_artifact(artifact)
     run.finish()
     return run_id
+
+
+def offline_runs(results: Path) -> tuple[list[Path], list[Path]]:
+    """The offline W&B runs under a results folder: (not uploaded yet, uploaded already). `wandb sync` leaves a
+    `*.wandb.synced` marker in each run folder it uploaded."""
+    runs = sorted(path for path in Path(results).rglob("offline-run-*") if path.is_dir())
+    synced = [run for run in runs if any(run.glob("*.wandb.synced"))]
+    return [run for run in runs if run not in synced], synced
+
+
+def sync(results: Path, parallel: int = 8, echo=print) -> None:
+    """`benchbench sync RESULTS`: uploads every offline run under the folder (a study's cells, its report run,
+    a search's trials) with W&B's own `wandb sync`, several at a time, skipping those already uploaded.
+    ValueError for a folder that is not there; RuntimeError when not logged in, when W&B cannot be reached
+    (checked first: `wandb sync` would retry for minutes), or when runs are left."""
+    import socket
+    import subprocess
+
+    if not Path(results).is_dir():
+        raise ValueError(f"sync {results}: not a folder; pass a study's results folder, e.g. results/demo")
+    todo, done = offline_runs(results)
+    if not todo:
+        echo(f"nothing to upload under {results}: {len(done)} offline runs, all uploaded already")
+        return
+    if not wandb_logged_in():
+        raise RuntimeError(f"not logged in to W&B: `wandb login` (or set WANDB_API_KEY), then `benchbench sync "
+                           f"{results}` again; {len(todo)} runs wait offline")
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=10).close()
+    except OSError as error:
+        raise RuntimeError(f"cannot reach W&B at {url.scheme}://{url.netloc} ({error.strerror or error}): nothing "
+                           f"uploaded; the {len(todo)} offline runs stay under {results}") from None
+    echo(f"uploading {len(todo)} offline runs ({len(done)} uploaded already), {parallel} at a time")
+    wandb = str(Path(sys.executable).with_name("wandb"))
+    subprocess.run([wandb, "sync", "--yes", "--skip-synced", "-n", str(parallel), *map(str, todo)], check=False)
+    left, _ = offline_runs(results)
+    if left:
+        raise RuntimeError(f"{len(left)} of {len(todo)} runs did not upload (W&B said why above); run "
+                           f"`benchbench sync {results}` again")
+    echo(f"uploaded {len(todo)} runs")

@@ -124,3 +124,33 @@ def test_redact_masks_url_passwords_only(text, expected):
     from benchbench.redact import redact
 
     assert redact(text) == expected
+
+
+def test_sync_says_what_it_cannot_do_offline_in_one_line(tmp_path, capsys, monkeypatch):
+    """`benchbench sync` up to the network: what it finds, not logged in, W&B unreachable (this machine has no
+    route to it: a closed local port stands in), nothing left to upload, and no key in any output."""
+    import socket
+
+    from support.cli import main
+    from support.env import use_env
+
+    results = tmp_path / "results" / "demo"
+    for run in ("runs/a/wandb/offline-run-20261206_000000-a-1", "wandb/offline-run-20261206_000001-demo-report-2"):
+        (results / run).mkdir(parents=True)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    use_env(monkeypatch, scrubbed_env(home=tmp_path))
+    code, _, err = main(["sync", results], capsys)
+    assert code == 1 and err.count("\n") == 1 and "not logged in to W&B: `wandb login`" in err and "2 runs" in err
+    use_env(monkeypatch, scrubbed_env(home=tmp_path, WANDB_API_KEY=SECRET, WANDB_BASE_URL=f"http://127.0.0.1:{port}"))
+    code, out, err = main(["sync", results], capsys)
+    assert code == 1 and err.count("\n") == 1, err
+    assert f"cannot reach W&B at http://127.0.0.1:{port}" in err and "nothing uploaded; the 2 offline runs" in err
+    assert SECRET not in out + err
+    for run in results.rglob("offline-run-*"):
+        (run / f"run-{run.name[-1]}.wandb.synced").write_text("")
+    code, out, err = main(["sync", results], capsys)
+    assert code == 0 and "nothing to upload" in out and "2 offline runs, all uploaded already" in out, err
+    code, _, err = main(["sync", tmp_path / "nowhere"], capsys)
+    assert code == 2 and "not a folder" in err

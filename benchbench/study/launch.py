@@ -184,7 +184,7 @@ def _finish(queue: Queue, opts: StudyOptions, url: str, out: Path, echo: Callabl
     echo(f"runs:    {out / 'runs'}/<run id>/run.json")
     if study.tracking == "wandb":
         echo(f"W&B:     group {study.name!r}; run files under {out / 'runs'}/<run id>/wandb/ "
-             f"(offline runs upload with: wandb sync {out / 'runs'}/*/wandb/offline-run-*)")
+             f"(offline runs, the report's included, upload with: benchbench sync {out})")
     echo(f"storage: {display_url(url)} (browse it with: optuna-dashboard {display_url(url)})")
     if opts.report_dir != "none":
         from benchbench.report import write_report
