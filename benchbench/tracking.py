@@ -14,6 +14,9 @@ class NoTracker:
     def log_epoch(self, logs: dict) -> None:
         pass
 
+    def log_outcome(self, run_dir: Path, model) -> None:
+        pass
+
     def finish(self, summary: dict, exit_code: int = 0) -> None:
         pass
 
@@ -69,6 +72,35 @@ class WandbTracker:
 
     def log_epoch(self, logs: dict) -> None:
         self.run.log(logs, step=logs["epoch"])
+        self.step = logs["epoch"]
+
+    def log_outcome(self, run_dir: Path, model) -> None:
+        """What is worth browsing beside the curves: the test confusion matrix (from the run's predictions file,
+        up to 100 classes) and the model's layer summary as a file. Its cost goes to the summary
+        (`tracking_outcome_seconds`), to be weighed against the run's wall time."""
+        import time
+
+        import numpy as np
+        import wandb
+
+        from benchbench import io, predictions
+
+        started = time.perf_counter()
+        saved = Path(run_dir) / predictions.FILE
+        if saved.exists():
+            arrays = predictions.load(saved)
+            classes = int(max(arrays["label"].max(), arrays["top5"][:, 0].max())) + 1
+            if classes <= predictions.LOGITS_UP_TO:
+                matrix = wandb.plot.confusion_matrix(y_true=arrays["label"].tolist(),
+                                                     preds=arrays["top5"][:, 0].tolist(),
+                                                     class_names=[str(c) for c in np.arange(classes)])
+                self.run.log({"test/confusion_matrix": matrix}, step=getattr(self, "step", None))
+        lines: list[str] = []
+        model.summary(print_fn=lambda line, **_: lines.append(line))
+        summary_file = Path(run_dir) / "model_summary.txt"
+        io.write_text(summary_file, "\n".join(lines) + "\n")
+        self.run.save(str(summary_file), base_path=str(run_dir), policy="now")
+        self.run.summary["tracking_outcome_seconds"] = time.perf_counter() - started
 
     def finish(self, summary: dict, exit_code: int = 0) -> None:
         self.run.summary.update(summary)

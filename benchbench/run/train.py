@@ -138,6 +138,7 @@ def _train(config: RunConfig, opts: Options, run: _Prepared, started: float) -> 
 
     # 4. Finalise: best weights, test evaluation, costs, the record; then drop the checkpoints.
     record = _finalise(config, opts, run, checkpoint, timer)
+    tracker.log_outcome(run_dir, run.model)
     tracker.finish(_summary(record))
     checkpoint.clean_up()
     return record
