@@ -36,6 +36,8 @@ SHARED = {  # options several commands take, said once
     "--heartbeat": dict(type=at_least(1, float), default=10, help="seconds between worker heartbeats; a cell "
                         "whose worker misses 3 is re-queued (default 10)"),
     "--worker": dict(action="store_true", help=argparse.SUPPRESS),  # one of `--workers N` local processes
+    "--quiet": dict(action="store_true", help="one line per finished cell (with the study's progress), no line "
+                    "per cell start or epoch"),
     "--format": dict(default="simple", choices=["simple", "github", "plain"], help="table format (github: markdown)"),
 }
 
@@ -71,7 +73,7 @@ def add_study(sub) -> argparse.ArgumentParser:
                        help="local worker processes sharing the cells (default 1)")
     study.add_argument("--out", default="results", help="results parent directory (default: results/)")
     study.add_argument("--tracking", choices=["wandb", "none"], help="override the study file's [tracking] backend")
-    shared(study, "--storage", "--data-dir", "--heartbeat", "--worker")
+    shared(study, "--storage", "--data-dir", "--heartbeat", "--worker", "--quiet")
     study.add_argument("--max-retries", type=at_least(0), default=2,
                        help="re-queues of a cell whose worker died, per start of the study (default 2)")
     study.add_argument("--report-dir", default="reports",
@@ -99,7 +101,7 @@ def add_worker(sub) -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="join a started study on a shared storage and run its cells until none "
                             "is left (what --workers and --launcher slurm start)")
     worker.add_argument("study", help="the study's name (its file's `name`); the cells come from the storage")
-    shared(worker, "--storage", "--data-dir")
+    shared(worker, "--storage", "--data-dir", "--quiet")
     worker.add_argument("--runs-dir", help="where the runs go (default: the study's results folder/runs, as "
                         "`benchbench study` named it: shared between machines, so a re-queued cell resumes)")
     return worker

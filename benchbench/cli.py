@@ -88,7 +88,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     run_study(StudyOptions(file=args.file, out=args.out, storage=args.storage, data_dir=args.data_dir,
                            tracking=args.tracking, workers=args.workers, heartbeat=args.heartbeat,
                            max_retries=args.max_retries, report_dir=args.report_dir, worker=args.worker,
-                           argv=tuple(args.argv), slurm=slurm, wait=args.wait), echo=console.echo)
+                           argv=tuple(args.argv), slurm=slurm, wait=args.wait, quiet=args.quiet), echo=console.echo)
     return 0
 
 
@@ -99,7 +99,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     url = args.storage or os.environ.get(STORAGE_ENV)
     if not url:
         raise UsageError(f"worker needs the study's storage: --storage URL (or ${STORAGE_ENV})")
-    join_and_work(url, args.study, runs_dir=args.runs_dir, data_dir=args.data_dir, echo=console.echo)
+    join_and_work(url, args.study, runs_dir=args.runs_dir, data_dir=args.data_dir, quiet=args.quiet,
+                  echo=console.echo)
     return 0
 
 

@@ -37,6 +37,7 @@ class StudyOptions:
     argv: tuple[str, ...] = ()  # the command line, which those processes run again
     slurm: object | None = None  # study/slurm.py's SlurmOptions: submit the workers as a SLURM job array
     wait: bool = False  # with slurm: follow the study until it ends, then write the results and report
+    quiet: bool = False  # no line per cell start and per epoch
 
 
 def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
@@ -57,7 +58,7 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
     study = dataclasses.replace(study, tracking=opts.tracking or study.tracking)
     if study.protocol == "seconds":
         study = _seconds_matched(study, url, out / "costs", echo)
-    run_options = dict(runs_dir=out / "runs", data_dir=data_dir, tracking=study.tracking)
+    run_options = dict(runs_dir=out / "runs", data_dir=data_dir, tracking=study.tracking, quiet=opts.quiet)
 
     if opts.worker:
         queue = _queue(_tuned(study, opts, url, out, data_dir, echo), opts, url, out)
@@ -85,7 +86,7 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
             if opts.workers == 1:
                 work(queue, **run_options)
             else:
-                run_workers(worker_argv(study.name, out / "runs", data_dir), opts.workers, url)
+                run_workers(worker_argv(study.name, out / "runs", data_dir, opts.quiet), opts.workers, url)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers gave their cells back to the queue
         echo(f"study {study.name}: interrupted; writing what finished (start the study again to go on)")
         _finish(queue, opts, url, out, echo, interrupted=True)

@@ -23,7 +23,7 @@ STOP_GRACE = 30.0  # seconds an interrupted worker gets to mark its cell and exi
 ALONE_SECONDS = 2.0  # of those, how long workers that got the signal themselves are left to stop
 
 
-def join_and_work(url: str, name: str, *, runs_dir: Path | None, data_dir: str | None,
+def join_and_work(url: str, name: str, *, runs_dir: Path | None, data_dir: str | None, quiet: bool = False,
                   echo: Callable[[str], None] = print) -> int:
     """`benchbench worker NAME`: joins study NAME on the storage and works until no cell is left. Its runs go
     under `runs_dir`, by default the study's results folder as its creator named it (shared on a cluster)."""
@@ -35,36 +35,51 @@ def join_and_work(url: str, name: str, *, runs_dir: Path | None, data_dir: str |
         raise RuntimeError(f"worker {name}: cannot create the runs folder {runs_dir} ({error.strerror or error}); "
                            "is the study's results folder shared with this machine? --runs-dir names another") from None
     echo(f"worker   {name}: {len(queue.keys)} cells; runs in {runs_dir}")
-    return work(queue, runs_dir=runs_dir, data_dir=data_dir, tracking=queue.settings.tracking, echo=echo)
+    return work(queue, runs_dir=runs_dir, data_dir=data_dir, tracking=queue.settings.tracking, quiet=quiet, echo=echo)
 
 
 def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, poll_seconds: float = 2.0,
-         echo: Callable[[str], None] = print) -> int:
-    """Claims and runs cells until none is queued or running; returns how many this worker finished."""
+         quiet: bool = False, echo: Callable[[str], None] = print) -> int:
+    """Claims and runs cells until none is queued or running; returns how many this worker finished. Each
+    finished cell prints one line with the study's progress; `quiet` drops the lines of cells starting and of
+    epochs (the lines are plain: a SLURM log or CI reads them as a terminal does)."""
+    say = (lambda line: None) if quiet else echo
     finished = 0
-    total = len(queue.keys)
     while (claimed := _next_cell(queue, poll_seconds)) is not None:
         trial_id, trial = claimed
         config = RunConfig.from_resolved(trial.user_attrs["config"])
         label = f"{config.model} {config.dataset} seed {config.seed}"
         epoch = committed_epoch(runs_dir / config.run_name())
         resumed = f", resuming after epoch {epoch}" if epoch else ""
-        echo(f"running  {label}  (trial {trial.number}, run {config.run_name()}{resumed})")
+        say(f"running  {label}  (trial {trial.number}, run {config.run_name()}{resumed})")
         sharing = queue.running_on_this_host()
         record = _run_cell(queue, trial_id, config, label, runs_dir=runs_dir, data_dir=data_dir, tracking=tracking,
-                           echo=echo)
+                           echo=echo, say=say)
         if record is None:
             continue
         # How many cells shared this machine while it trained (at its start or end): its training speed's context.
         record["host_workers"] = max(sharing, queue.running_on_this_host())
         if queue.complete(trial_id, record):
             finished += 1
-            done = sum(cell.status == "done" for cell in queue.cells())
             echo(f"done     {label}  test top-1 {100 * record['metrics']['test_top1']:.1f}%  "
-                 f"{record['wall_seconds']:.0f} s  [{done}/{total} cells done]")
+                 f"{record['wall_seconds']:.0f} s  [{progress(queue.cells(), len(queue.running()))}]")
         else:
             echo(f"dropped  {label}: its heartbeat was missed and another worker re-queued it")
     return finished
+
+
+def progress(cells: list, running: int) -> str:
+    """"7/20 cells done, about 12 min left": the time left is the cells not done times the median wall time of
+    the finished ones, shared by the workers running now (a guide: cells of different models differ)."""
+    import statistics
+
+    done = [cell.record["wall_seconds"] for cell in cells if cell.status == "done" and cell.record]
+    line = f"{len(done)}/{len(cells)} cells done"
+    left = len(cells) - len(done)
+    if done and left:
+        seconds = left * statistics.median(done) / max(1, running)
+        line += f", about {seconds / 60:.0f} min left" if seconds >= 90 else f", about {seconds:.0f} s left"
+    return line
 
 
 def _probe_costs(config: RunConfig, folder: Path, echo: Callable[[str], None],
@@ -100,10 +115,10 @@ def _next_cell(queue: Queue, poll_seconds: float):
 
 
 def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, runs_dir: Path, data_dir: str | None,
-              tracking: str, echo: Callable[[str], None]) -> dict | None:
+              tracking: str, echo: Callable[[str], None], say: Callable[[str], None]) -> dict | None:
     def on_epoch(logs: dict) -> None:
         queue.record_epoch(trial_id, logs["epoch"])
-        echo(f"         {label}  epoch {logs['epoch']}/{config.epochs}  loss {logs['loss']:.3f}  "
+        say(f"         {label}  epoch {logs['epoch']}/{config.epochs}  loss {logs['loss']:.3f}  "
              f"val top-1 {100 * logs['val_top1']:.1f}%")
 
     with heartbeat(queue.storage, trial_id):  # the probe too: it takes a while, and the cell is claimed
@@ -140,9 +155,10 @@ def spawn_workers(argv: list[str], workers: int, storage_url: str) -> list:
     return [subprocess.Popen([sys.executable, "-m", "benchbench", *argv], env=env) for _ in range(workers)]
 
 
-def worker_argv(name: str, runs_dir: Path, data_dir: str | None) -> list[str]:
+def worker_argv(name: str, runs_dir: Path, data_dir: str | None, quiet: bool = False) -> list[str]:
     """The `benchbench worker` command line that joins study NAME (the storage URL goes in the environment)."""
-    return ["worker", name, "--runs-dir", str(runs_dir), *(["--data-dir", data_dir] if data_dir else [])]
+    return ["worker", name, "--runs-dir", str(runs_dir), *(["--data-dir", data_dir] if data_dir else []),
+            *(["--quiet"] if quiet else [])]
 
 
 def without_storage(argv: list[str]) -> list[str]:

@@ -68,3 +68,29 @@ def test_status_of_hundreds_of_cells_takes_seconds(postgres_url, tmp_path, capsy
     assert "4/10" in out and "s ago" in out
     assert seconds < 5, f"status took {seconds:.1f} s"
     print(f"status of 200 cells: {seconds:.2f} s")
+
+
+def test_progress_counts_cells_and_estimates_the_time_left():
+    from types import SimpleNamespace
+
+    from benchbench.study.workers import progress
+
+    def cell(status, seconds=None):
+        return SimpleNamespace(status=status, record={"wall_seconds": seconds} if seconds else None)
+
+    cells = [cell("done", 60), cell("done", 100), cell("done", 80), cell("running"), cell("queued"), cell("queued")]
+    assert progress(cells, running=1) == "3/6 cells done, about 4 min left"  # 3 left x median 80 s
+    assert progress(cells, running=3) == "3/6 cells done, about 80 s left"  # shared by three workers
+    assert progress(cells[:3], running=0) == "3/3 cells done"
+    assert progress([cell("queued")], running=0) == "0/1 cells done"
+
+
+def test_quiet_prints_one_line_per_cell(tmp_path, capsys, monkeypatch):
+    study = write_study(tmp_path, "quiet", datasets=["synthetic"], models=["vit_tiny"], seeds=[0], epochs=2,
+                        batch_size=32, image_size=32, overrides={"vit_tiny": {"model.depth": 1, "model.patch_size": 8}},
+                        tracking="none")
+    use_env(monkeypatch, scrubbed_env(tmp_path))
+    code, out, err = main(["study", study, "--out", tmp_path / "out", "--report-dir", "none", "--quiet"], capsys)
+    assert code == 0, err
+    assert "epoch 1/2" not in out and "running  " not in out
+    assert "done     vit_tiny synthetic seed 0" in out and "[1/1 cells done]" in out
