@@ -118,29 +118,23 @@ def make_tracker(kind: str, **run_info) -> NoTracker | WandbTracker:
     raise ValueError(f"tracking must be 'wandb' or 'none', got {kind!r}")
 
 
-def log_report(report_dir: Path, results: Path, study: str, job_type: str = "report") -> str:
-    """The study's verdict where its runs are: one W&B run (this job type, the study's group) with each data
-    set's leaderboard as a wandb.Table (every column of leaderboard.csv, the intervals as numbers), the figures
-    as images, and leaderboard.md, leaderboard.csv, runs.csv and every run's test predictions as a versioned
-    artifact. Its id is fixed per results folder: a report written again continues the same W&B run, and the
-    artifact gets a new version when its files changed. Returns the run's W&B id."""
-    import pandas as pd
+def log_report(results: Path, group: str, *, tables: dict, images: list[Path], files: dict[str, Path],
+               description: str, job_type: str = "report") -> str:
+    """A study's or search's verdict where its runs are: one W&B run (this job type, their group) with `tables`
+    (name -> DataFrame) as wandb.Tables, `images` (PNG files) as images, and `files` (name in the artifact ->
+    path) as a versioned artifact `<group>-<job_type>`. Its id is fixed per results folder: written again, it
+    continues the same W&B run, and the artifact gets a new version when its files changed. Returns the id."""
     import wandb
 
-    run_id = wandb_run_id(f"{study}-{job_type}", results)
-    run = _init(id=run_id, name=f"{study}/{job_type}", dir=str(results), group=study, job_type=job_type,
-                config={"study": study})
-    board = pd.read_csv(report_dir / "leaderboard.csv")
-    logged = {f"leaderboard/{dataset}": wandb.Table(dataframe=rows.reset_index(drop=True))
-              for dataset, rows in board.groupby("dataset", sort=False)}
-    logged.update({f"figures/{png.stem}": wandb.Image(str(png)) for png in sorted(report_dir.glob("*.png"))})
+    run_id = wandb_run_id(f"{group}-{job_type}", results)
+    run = _init(id=run_id, name=f"{group}/{job_type}", dir=str(results), group=group, job_type=job_type,
+                config={"study": group})
+    logged = {name: wandb.Table(dataframe=frame.reset_index(drop=True)) for name, frame in tables.items()}
+    logged.update({f"figures/{png.stem}": wandb.Image(str(png)) for png in images})
     run.log(logged)
-    artifact = wandb.Artifact(f"{study}-{job_type}".replace("/", "-"), type="study-results",
-                              description=f"leaderboard, cells and per-example test predictions of {study}")
-    for name in ("leaderboard.md", "leaderboard.csv", "runs.csv"):
-        artifact.add_file(str(report_dir / name), name=name)
-    for saved in sorted(Path(results, "runs").glob("*/predictions.npz")):
-        artifact.add_file(str(saved), name=f"predictions/{saved.parent.name}.npz")
+    artifact = wandb.Artifact(f"{group}-{job_type}", type="study-results", description=description)
+    for name, path in files.items():
+        artifact.add_file(str(path), name=name)
     run.log_artifact(artifact)
     run.finish()
     return run_id

@@ -97,6 +97,29 @@ def run_search(opts: SearchOptions, echo: Callable[[str], None] = print) -> None
     _print_outcome(search, study, out, url, echo)
     if opts.confirm:
         _confirm(search, study, opts, url=url, out=out, data_dir=data_dir, echo=echo)
+    if opts.tracking == "wandb":
+        echo(f"W&B:     report run {_log_report(search, study, out)} (job type report, group {search.name!r}): "
+             "the trials and confirmation tables and a results artifact")
+
+
+def _log_report(search: Search, study, out: Path) -> str:
+    """The search as a W&B run beside its trials: its trials (Optuna's trials_dataframe, also written to
+    trials.csv) and confirmation tables, and both files as an artifact."""
+    import pandas as pd
+
+    from benchbench import io
+    from benchbench.tracking import log_report
+
+    trials = study.trials_dataframe(attrs=("number", "value", "state", "params", "duration"))
+    if "duration" in trials:  # a timedelta: seconds, for W&B and the CSV
+        trials["duration"] = trials["duration"].dt.total_seconds()
+    io.write_csv(out / "trials.csv", trials)
+    tables, files = {"trials": trials}, {"trials.csv": out / "trials.csv"}
+    if (out / "confirm.csv").exists():
+        tables["confirmation"] = pd.read_csv(out / "confirm.csv")
+        files["confirm.csv"] = out / "confirm.csv"
+    return log_report(out, search.name, tables=tables, images=[], files=files,
+                      description=f"trials and confirmation of the search {search.name}")
 
 
 def _print_outcome(search: Search, study, out: Path, url: str, echo: Callable[[str], None]) -> None:

@@ -133,7 +133,7 @@ def _report_run(out: Path) -> list[Path]:
 
 @pytest.mark.slow
 def test_the_report_is_a_wandb_run_with_the_leaderboard_table_figures_and_an_artifact(reference, tmp_path):
-    from benchbench.tracking import log_report
+    from benchbench.study.launch import _log_report
 
     directory, frame, output = reference
     reports = directory / "reports" / "tiny"
@@ -160,8 +160,8 @@ def test_the_report_is_a_wandb_run_with_the_leaderboard_table_figures_and_an_art
     copy = tmp_path / "tiny"
     shutil.copytree(directory / "out" / "tiny", copy)
     with environment(scrubbed_env(home=tmp_path)):
-        first = log_report(reports, copy, "tiny")
-        again = log_report(reports, copy, "tiny")
+        first = _log_report(reports, copy, "tiny")
+        again = _log_report(reports, copy, "tiny")
     assert first == again and first != run["run_id"]  # another results folder: a W&B run of its own
     assert [run_record(o)["run_id"] for o in _report_run(copy)[-2:]] == [first, first]
 

@@ -17,7 +17,7 @@ from benchbench.tune.space import space_for
 from support.cli import main, run_cli
 from support.env import environment, scrubbed_env, use_env
 from support.studies import write_study
-from support.wandb import offline_run, run_record, summary_view
+from support.wandb import offline_run, records, run_record, summary_view
 
 TINY = ["--model", "vit_tiny", "--dataset", "synthetic", "--epochs", "2", "--batch-size", "32",
         "--set", "model.depth=1", "--set", "model.patch_size=8", "--tracking", "none"]
@@ -226,6 +226,11 @@ def test_each_trial_is_a_wandb_run_in_the_search_group(tmp_path, capsys):
     assert config["learning_rate"] == pytest.approx(trial.params["learning_rate"])  # the trial's parameters
     summary = summary_view(offline)["summary"]
     assert summary["stopped_early"] is False and "test_top1" not in summary  # complete, and no test split
+    (report,) = (tmp_path / "out" / "tune-vit_tiny-synthetic" / "wandb").glob("offline-run-*")  # the search's run
+    assert (run_record(report)["job_type"], run_record(report)["run_group"]) == ("report", "tune-vit_tiny-synthetic")
+    (logged,) = [r["history"]["item"] for r in records(report) if r["type"] == "history"]
+    table = json.loads((report / "files" / logged["trials.path"]).read_text())
+    assert len(table["data"]) == 1 and "params_learning_rate" in table["columns"] and "value" in table["columns"]
 
 
 @pytest.mark.parametrize("kind", ["median", "hyperband"])
