@@ -128,6 +128,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         print(f"leaderboard: {(path := report.write_report(args.results, args.out))}")
         print(f"figures:     {path.parent}/*.png; cells: {path.parent / 'runs.csv'}")
+        if (args.tracking or report.tracking_of(args.results)) == "wandb":
+            name, directory = report.load(args.results)
+            print(f"W&B:         report run {report.log_to_wandb(path.parent, directory, name)} (a new version "
+                  "of its artifact when the report changed)")
     return 0
 
 
@@ -196,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="leaderboard (markdown) and figures from a study's results")
     report.add_argument("results", help="a study's results directory (results/<study>) or its study file")
     report.add_argument("--out", default="reports", help="reports parent directory (default: reports/)")
+    report.add_argument("--tracking", choices=["wandb", "none"],
+                        help="log the report as a W&B run (default: as the study did, from its study.json)")
     report.add_argument("--seeds-needed", type=at_least(0, float, strict=True, unit=" points"), metavar="POINTS",
                         help="instead: how many seeds per model would resolve a true difference of POINTS")
     report.set_defaults(func=cmd_report)

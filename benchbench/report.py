@@ -225,6 +225,24 @@ def write_report(results: str | Path, out: str | Path = "reports") -> Path:
     return target / "leaderboard.md"
 
 
+def log_to_wandb(report_dir: Path, out: Path, name: str) -> str:
+    """The report as a W&B run: each data set's leaderboard (every column of leaderboard.csv, the intervals as
+    numbers), the figures, and leaderboard.md/.csv, runs.csv and every run's test predictions as an artifact."""
+    from benchbench.tracking import log_report
+
+    board = pd.read_csv(report_dir / "leaderboard.csv")
+    files = {file: report_dir / file for file in ("leaderboard.md", "leaderboard.csv", "runs.csv")}
+    files.update({f"predictions/{p.parent.name}.npz": p for p in sorted((out / "runs").glob("*/predictions.npz"))})
+    return log_report(out, name, tables={f"leaderboard/{d}": rows for d, rows in board.groupby("dataset", sort=False)},
+                      images=sorted(report_dir.glob("*.png")), files=files,
+                      description=f"leaderboard, cells and per-example test predictions of {name}")
+
+
+def tracking_of(results: str | Path) -> str:
+    """The tracking backend the study used ("none" for results written before study.json recorded it)."""
+    return _study(load(results)[1]).get("tracking") or "none"
+
+
 def _read_runs(path: Path) -> tuple[pd.DataFrame, list[str]]:
     """runs.csv, and the report's columns it lacks (filled with NaN). Without a cell's identity and status
     there is nothing to report: RuntimeError naming what is wrong."""

@@ -193,27 +193,14 @@ def _finish(queue: Queue, opts: StudyOptions, url: str, out: Path, echo: Callabl
         report = write_report(out, opts.report_dir)
         echo(f"report:  {report}")
         if study.tracking == "wandb":
-            echo(f"W&B:     report run {_log_report(report.parent, out, study.name)} (job type report, group "
+            from benchbench.report import log_to_wandb
+
+            echo(f"W&B:     report run {log_to_wandb(report.parent, out, study.name)} (job type report, group "
                  f"{study.name!r}): the leaderboard tables, figures and a results artifact")
     failed = [cell for cell in cells if cell.status != "done"]
     if failed and not interrupted:
         raise RuntimeError(f"{len(failed)} of {len(cells)} cells did not finish ({failed[0].label}: "
                            f"{failed[0].error or failed[0].status}); start the study again to retry them")
-
-
-def _log_report(report_dir: Path, out: Path, name: str) -> str:
-    """The report as a W&B run: each data set's leaderboard (every column of leaderboard.csv, the intervals as
-    numbers), the figures, and leaderboard.md/.csv, runs.csv and every run's test predictions as an artifact."""
-    import pandas as pd
-
-    from benchbench.tracking import log_report
-
-    board = pd.read_csv(report_dir / "leaderboard.csv")
-    files = {name: report_dir / name for name in ("leaderboard.md", "leaderboard.csv", "runs.csv")}
-    files.update({f"predictions/{p.parent.name}.npz": p for p in sorted((out / "runs").glob("*/predictions.npz"))})
-    return log_report(out, name, tables={f"leaderboard/{d}": rows for d, rows in board.groupby("dataset", sort=False)},
-                      images=sorted(report_dir.glob("*.png")), files=files,
-                      description=f"leaderboard, cells and per-example test predictions of {name}")
 
 
 def counts(cells: list[Cell]) -> str:

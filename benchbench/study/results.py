@@ -52,7 +52,8 @@ def write_results(study: Study, cells: list[Cell], directory: Path) -> Path:
                    "file": str(study.path) if study.path else None, "tuned": study.tune is not None,
                    "tune": _tuning(study), "protocol": study.protocol, "deviations": study.deviations,
                    "target_val_top1": study.target_val_top1, "budget_tflops": study.budget_tflops,
-                   "budget_seconds": study.budget_seconds, "budget": study.budget, "cells": len(cells)})
+                   "budget_seconds": study.budget_seconds, "budget": study.budget, "cells": len(cells),
+                   "tracking": study.tracking})
     return path
 
 

@@ -132,9 +132,7 @@ def _report_run(out: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_the_report_is_a_wandb_run_with_the_leaderboard_table_figures_and_an_artifact(reference, tmp_path):
-    from benchbench.study.launch import _log_report
-
+def test_the_report_is_a_wandb_run_with_the_leaderboard_table_figures_and_an_artifact(reference, tmp_path, capsys):
     directory, frame, output = reference
     reports = directory / "reports" / "tiny"
     (offline,) = _report_run(directory / "out" / "tiny")
@@ -156,14 +154,19 @@ def test_the_report_is_a_wandb_run_with_the_leaderboard_table_figures_and_an_art
     assert files == {"leaderboard.md", "leaderboard.csv", "runs.csv",
                      *(f"predictions/{run_id}.npz" for run_id in frame["run_id"])}
 
-    # The report written again (into a copy) continues the same W&B run: a new version, not another run.
+    # `benchbench report` on a copy of the results, twice: as the study did (study.json), it logs the report,
+    # and the second time continues the same W&B run (a new artifact version when it changed), not another run.
     copy = tmp_path / "tiny"
     shutil.copytree(directory / "out" / "tiny", copy)
+    shutil.rmtree(copy / "wandb")
     with environment(scrubbed_env(home=tmp_path)):
-        first = _log_report(reports, copy, "tiny")
-        again = _log_report(reports, copy, "tiny")
-    assert first == again and first != run["run_id"]  # another results folder: a W&B run of its own
-    assert [run_record(o)["run_id"] for o in _report_run(copy)[-2:]] == [first, first]
+        for _ in range(2):
+            code, printed, err = main(["report", copy, "--out", tmp_path / "reports"], capsys)
+            assert code == 0 and "W&B:         report run" in printed, err
+    first, again = (run_record(o)["run_id"] for o in _report_run(copy))
+    assert first == again != run["run_id"]  # one run, of its own: another results folder
+    code, printed, _ = main(["report", copy, "--out", tmp_path / "reports", "--tracking", "none"], capsys)
+    assert code == 0 and "W&B" not in printed and len(_report_run(copy)) == 2
 
 
 @pytest.mark.slow
