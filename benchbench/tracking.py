@@ -68,6 +68,7 @@ class WandbTracker:
         self.run = _init(id=run_id, name=name, dir=str(run_dir), config=config, group=group, job_type=job_type,
                          tags=tags)
         self.mode = _mode()
+        self.step: int | None = None  # the last epoch logged: the outcome goes with it
         self.sync_hint = sync_hint
 
     def log_epoch(self, logs: dict) -> None:
@@ -94,7 +95,7 @@ class WandbTracker:
                 matrix = wandb.plot.confusion_matrix(y_true=arrays["label"].tolist(),
                                                      preds=arrays["top5"][:, 0].tolist(),
                                                      class_names=[str(c) for c in np.arange(classes)])
-                self.run.log({"test/confusion_matrix": matrix}, step=getattr(self, "step", None))
+                self.run.log({"test/confusion_matrix": matrix}, step=self.step)
         lines: list[str] = []
         model.summary(print_fn=lambda line, **_: lines.append(line))
         summary_file = Path(run_dir) / "model_summary.txt"
@@ -143,9 +144,10 @@ def log_report(results: Path, group: str, *, tables: dict, images: list[Path], f
 def offline_runs(results: Path) -> tuple[list[Path], list[Path]]:
     """The offline W&B runs under a results folder: (not uploaded yet, uploaded already). `wandb sync` leaves a
     `*.wandb.synced` marker in each run folder it uploaded."""
-    runs = sorted(path for path in Path(results).rglob("offline-run-*") if path.is_dir())
-    synced = [run for run in runs if any(run.glob("*.wandb.synced"))]
-    return [run for run in runs if run not in synced], synced
+    todo, synced = [], []
+    for run in sorted(path for path in Path(results).rglob("offline-run-*") if path.is_dir()):
+        (synced if any(run.glob("*.wandb.synced")) else todo).append(run)
+    return todo, synced
 
 
 def sync(results: Path, parallel: int = 8, echo=print) -> None:

@@ -173,9 +173,13 @@ class Queue:
             if progress and time.monotonic() - last_report > PROGRESS_SECONDS:
                 progress(f"queueing cells: {done}/{len(missing)} in the storage")
                 last_report = time.monotonic()
-            self.optuna.enqueue_trial({}, user_attrs={"cell": config.hash(), "run_id": config.run_name(),
-                                                      "config": config.resolved()})
+            self._enqueue(config)
         return len(missing)
+
+    def _enqueue(self, config: RunConfig) -> None:
+        """A WAITING trial for the cell, carrying its key, run id and resolved config (what workers run)."""
+        self.optuna.enqueue_trial({}, user_attrs={"cell": config.hash(), "run_id": config.run_name(),
+                                                  "config": config.resolved()})
 
     def requeue(self, trial_id: int, reason: str) -> None:
         """Gives a claimed cell back at once (its worker was stopped: Ctrl-C, `kill`, `scancel`, preemption):
@@ -189,9 +193,7 @@ class Queue:
             cell = self.storage.get_trial(trial_id).user_attrs["cell"]
             live = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
             if not any(t.user_attrs["cell"] == cell for t in self._trials(live)):
-                config = self.keys[cell]
-                self.optuna.enqueue_trial({}, user_attrs={"cell": cell, "run_id": config.run_name(),
-                                                          "config": config.resolved()})
+                self._enqueue(self.keys[cell])
 
     def record_epoch(self, trial_id: int, epoch: int) -> None:
         """The claimed cell's last finished epoch, for `benchbench status`; a database blip is not worth a cell."""

@@ -61,8 +61,9 @@ def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, p
         record["host_workers"] = max(sharing, queue.running_on_this_host())
         if queue.complete(trial_id, record):
             finished += 1
+            cells = queue.cells()  # one read: the states give the running count too
             echo(f"done     {label}  test top-1 {100 * record['metrics']['test_top1']:.1f}%  "
-                 f"{record['wall_seconds']:.0f} s  [{progress(queue.cells(), len(queue.running()))}]")
+                 f"{record['wall_seconds']:.0f} s  [{progress(cells, sum(c.status == 'running' for c in cells))}]")
         else:
             echo(f"dropped  {label}: its heartbeat was missed and another worker re-queued it")
     return finished
