@@ -6,10 +6,89 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
+from collections.abc import Callable
+
+_status = ""  # the status line drawn under the output on a terminal ("" when none is shown)
+CLEAR_LINE = "\r\x1b[K"  # back to the line's start, erase it
 
 
 def echo(line: str) -> None:
-    print(line, flush=True)  # worker processes share the terminal: no line may wait in a buffer
+    """Prints a line, flushed (worker processes share the terminal: no line may wait in a buffer); on a
+    terminal, above the status line, which is drawn again under it."""
+    if _status:
+        sys.stdout.write(f"{CLEAR_LINE}{line}\n{_status}")
+        sys.stdout.flush()
+    else:
+        print(line, flush=True)
+
+
+def live() -> bool:
+    """Whether stdout is a terminal (a status line can be redrawn there)."""
+    return sys.stdout.isatty()
+
+
+def status(text: str) -> None:
+    """On a terminal, one line under the output redrawn in place (a study's progress); elsewhere (SLURM logs,
+    CI, a pipe) nothing: plain lines already say it. Cut to the terminal's width, or it would wrap and leave
+    copies behind. `status("")` takes the line away."""
+    global _status
+    if not live():
+        return
+    import shutil
+
+    _status = text[:shutil.get_terminal_size().columns - 1]
+    sys.stdout.write(CLEAR_LINE + _status)
+    sys.stdout.flush()
+
+
+def clear_status() -> None:
+    """Takes the status line away, if one is shown (before an error or the end of a command)."""
+    if _status:
+        status("")
+
+
+def relay(processes: list, poll: Callable[[], str], seconds: float = 2.0) -> list[int]:
+    """Waits for processes started with stdout and stderr piped, printing their lines through echo (stderr's
+    to stderr) and, every `seconds`, `poll()` as the status line; returns their exit codes. One process owns
+    the terminal, so the workers' lines and the status line do not garble each other."""
+    import threading
+
+    lock = threading.Lock()
+
+    def pump(stream, to_stderr: bool) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode(errors="backslashreplace").rstrip("\n")
+            with lock:
+                if to_stderr:
+                    sys.stdout.write(CLEAR_LINE if _status else "")
+                    sys.stdout.flush()
+                    print(line, file=sys.stderr, flush=True)
+                    sys.stdout.write(_status)
+                    sys.stdout.flush()
+                else:
+                    echo(line)
+
+    pumps = [threading.Thread(target=pump, args=(stream, stream is process.stderr), daemon=True)
+             for process in processes for stream in (process.stdout, process.stderr)]
+    for thread in pumps:
+        thread.start()
+    text = ""
+    try:
+        while any(process.poll() is None for process in processes):
+            try:
+                text = poll()
+            except Exception:  # noqa: BLE001 -- a storage blip costs one refresh of the line, not the study
+                pass
+            with lock:
+                status(text)
+            time.sleep(seconds)
+        for thread in pumps:  # the processes' last lines
+            thread.join(timeout=5)
+    finally:  # on Ctrl-C too: the caller's lines must not land on the status line
+        with lock:
+            status("")
+    return [process.wait() for process in processes]
 
 
 def import_backend_quietly() -> None:
@@ -136,12 +215,14 @@ def error(error: BaseException | str, code: int) -> int:
     """Prints `benchbench: error: ...` (one line, passwords masked) and returns the exit status."""
     from benchbench.redact import redact
 
+    clear_status()
     message = _os_error(error) if isinstance(error, OSError) and not isinstance(error, FileExistsError) else error
     print(f"benchbench: error: {redact(first_line(message))}", file=sys.stderr)
     return code
 
 
 def interrupted(interrupt: KeyboardInterrupt) -> int:
+    clear_status()
     terminated = isinstance(interrupt, Terminated)
     print(f"benchbench: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
     return 143 if terminated else 130

@@ -11,11 +11,12 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from benchbench import console
 from benchbench.storage import STORAGE_ENV, display_url, sqlite_url
 from benchbench.study.file import Study, load_study
 from benchbench.study.queue import Cell, Queue, pinned
 from benchbench.study.results import write_results
-from benchbench.study.workers import run_workers, without_storage, work, worker_argv
+from benchbench.study.workers import run_workers, status_line, without_storage, work, worker_argv
 
 STATUS_ORDER = ("done", "running", "queued", "failed", "new")
 
@@ -83,10 +84,12 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
         return
     try:
         if any(cell.status in ("queued", "running") for cell in cells):
+            live = console.live()  # on a terminal: a status line under the output
             if opts.workers == 1:
-                work(queue, **run_options)
+                work(queue, **run_options, status=console.status if live else None)
             else:
-                run_workers(worker_argv(study.name, out / "runs", data_dir, opts.quiet), opts.workers, url)
+                run_workers(worker_argv(study.name, out / "runs", data_dir, opts.quiet), opts.workers, url,
+                            poll=(lambda: status_line(study.name, queue.cells())) if live else None)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers gave their cells back to the queue
         echo(f"study {study.name}: interrupted; writing what finished (start the study again to go on)")
         _finish(queue, opts, url, out, echo, interrupted=True)

@@ -58,6 +58,7 @@ class Cell:
     status: str  # done | running | queued | failed | new (not yet enqueued)
     record: dict | None = None
     error: str | None = None
+    epoch: int | None = None  # a running cell's last finished epoch
 
     @property
     def label(self) -> str:
@@ -295,7 +296,8 @@ class Queue:
             if done:
                 cells.append(Cell(config, "done", record=done[0].user_attrs["record"]))
             elif TrialState.RUNNING in states:
-                cells.append(Cell(config, "running"))
+                running = next(t for t in trials if t.state == TrialState.RUNNING)
+                cells.append(Cell(config, "running", epoch=running.user_attrs.get("epoch", 0)))
             elif TrialState.WAITING in states:
                 cells.append(Cell(config, "queued"))
             elif trials:

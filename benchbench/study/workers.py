@@ -35,14 +35,16 @@ def join_and_work(url: str, name: str, *, runs_dir: Path | None, data_dir: str |
         raise RuntimeError(f"worker {name}: cannot create the runs folder {runs_dir} ({error.strerror or error}); "
                            "is the study's results folder shared with this machine? --runs-dir names another") from None
     echo(f"worker   {name}: {len(queue.keys)} cells; runs in {runs_dir}")
-    return work(queue, runs_dir=runs_dir, data_dir=data_dir, tracking=queue.settings.tracking, quiet=quiet, echo=echo)
+    return work(queue, runs_dir=runs_dir, data_dir=data_dir, tracking=queue.settings.tracking, quiet=quiet, echo=echo,
+                status=console.status if console.live() else None)
 
 
 def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, poll_seconds: float = 2.0,
-         quiet: bool = False, echo: Callable[[str], None] = print) -> int:
+         quiet: bool = False, echo: Callable[[str], None] = print, status: Callable[[str], None] | None = None) -> int:
     """Claims and runs cells until none is queued or running; returns how many this worker finished. Each
     finished cell prints one line with the study's progress; `quiet` drops the lines of cells starting and of
-    epochs (the lines are plain: a SLURM log or CI reads them as a terminal does)."""
+    epochs (the lines are plain: a SLURM log or CI reads them as a terminal does). `status`, on a terminal,
+    shows the study's progress and the cell's epoch in one line redrawn in place (console.status)."""
     say = (lambda line: None) if quiet else echo
     finished = 0
     while (claimed := _next_cell(queue, poll_seconds)) is not None:
@@ -52,9 +54,12 @@ def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, p
         epoch = committed_epoch(runs_dir / config.run_name())
         resumed = f", resuming after epoch {epoch}" if epoch else ""
         say(f"running  {label}  (trial {trial.number}, run {config.run_name()}{resumed})")
+        show = _epoch_status(status, queue, config) if status else None
+        if show:
+            show(epoch)
         sharing = queue.running_on_this_host()
         record = _run_cell(queue, trial_id, config, label, runs_dir=runs_dir, data_dir=data_dir, tracking=tracking,
-                           echo=echo, say=say)
+                           echo=echo, say=say, show=show)
         if record is None:
             continue
         # How many cells shared this machine while it trained (at its start or end): its training speed's context.
@@ -66,6 +71,8 @@ def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, p
                  f"{record['wall_seconds']:.0f} s  [{progress(cells, sum(c.status == 'running' for c in cells))}]")
         else:
             echo(f"dropped  {label}: its heartbeat was missed and another worker re-queued it")
+    if status:
+        status("")
     return finished
 
 
@@ -81,6 +88,24 @@ def progress(cells: list, running: int) -> str:
         seconds = left * statistics.median(done) / max(1, running)
         line += f", about {seconds / 60:.0f} min left" if seconds >= 90 else f", about {seconds:.0f} s left"
     return line
+
+
+def status_line(name: str, cells: list) -> str:
+    """A study's status line on a terminal: its progress, then each running cell's epoch."""
+    running = [cell for cell in cells if cell.status == "running"]
+    epochs = "  ".join(_epoch_of(c.config, c.epoch) for c in running)
+    return f"{name}: {progress(cells, len(running))}" + (f"  |  {epochs}" if epochs else "")
+
+
+def _epoch_status(status: Callable[[str], None], queue: Queue, config: RunConfig) -> Callable[[int], None]:
+    """What a cell's epochs show on the status line: the study's progress as the cell starts, then the epoch."""
+    cells = queue.cells()
+    head = f"{queue.name}: {progress(cells, sum(cell.status == 'running' for cell in cells))}"
+    return lambda epoch: status(f"{head}  |  {_epoch_of(config, epoch)}")
+
+
+def _epoch_of(config: RunConfig, epoch: int | None) -> str:
+    return f"{config.model}/{config.dataset}/{config.seed} epoch {epoch or 0}/{config.epochs}"
 
 
 def _probe_costs(config: RunConfig, folder: Path, echo: Callable[[str], None],
@@ -116,11 +141,14 @@ def _next_cell(queue: Queue, poll_seconds: float):
 
 
 def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, runs_dir: Path, data_dir: str | None,
-              tracking: str, echo: Callable[[str], None], say: Callable[[str], None]) -> dict | None:
+              tracking: str, echo: Callable[[str], None], say: Callable[[str], None],
+              show: Callable[[int], None] | None) -> dict | None:
     def on_epoch(logs: dict) -> None:
         queue.record_epoch(trial_id, logs["epoch"])
         say(f"         {label}  epoch {logs['epoch']}/{config.epochs}  loss {logs['loss']:.3f}  "
              f"val top-1 {100 * logs['val_top1']:.1f}%")
+        if show:
+            show(logs["epoch"])
 
     with heartbeat(queue.storage, trial_id):  # the probe too: it takes a while, and the cell is claimed
         try:
@@ -149,11 +177,13 @@ def worker_env(workers: int) -> dict:
             "OMP_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}
 
 
-def spawn_workers(argv: list[str], workers: int, storage_url: str) -> list:
+def spawn_workers(argv: list[str], workers: int, storage_url: str, piped: bool = False) -> list:
     """Starts `workers` processes of `benchbench ARGV`; the storage URL travels in the environment, where `ps`
-    does not show it (it may hold a password)."""
+    does not show it (it may hold a password). `piped`: their stdout and stderr come back through pipes."""
     env = {**worker_env(workers), STORAGE_ENV: storage_url}
-    return [subprocess.Popen([sys.executable, "-m", "benchbench", *argv], env=env) for _ in range(workers)]
+    pipe = subprocess.PIPE if piped else None
+    return [subprocess.Popen([sys.executable, "-m", "benchbench", *argv], env=env, stdout=pipe, stderr=pipe)
+            for _ in range(workers)]
 
 
 def worker_argv(name: str, runs_dir: Path, data_dir: str | None, quiet: bool = False) -> list[str]:
@@ -173,12 +203,13 @@ def without_storage(argv: list[str]) -> list[str]:
     return command
 
 
-def run_workers(argv: list[str], workers: int, storage_url: str) -> None:
+def run_workers(argv: list[str], workers: int, storage_url: str, poll: Callable[[], str] | None = None) -> None:
     """Runs `benchbench ARGV` as `workers` local worker processes (the storage URL in their environment) and
-    waits for them."""
-    processes = spawn_workers(argv, workers, storage_url)
+    waits for them. With `poll` (on a terminal), this process prints their lines and, under them, `poll()` as
+    a status line redrawn every few seconds; otherwise they write to this process's stdout and stderr."""
+    processes = spawn_workers(argv, workers, storage_url, piped=poll is not None)
     try:
-        codes = [process.wait() for process in processes]
+        codes = console.relay(processes, poll) if poll else [process.wait() for process in processes]
     except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: stop every worker, then let the caller finish up
         stop_workers(processes, signal.SIGTERM if isinstance(interrupt, console.Terminated) else signal.SIGINT)
         raise

@@ -85,6 +85,36 @@ def test_progress_counts_cells_and_estimates_the_time_left():
     assert progress([cell("queued")], running=0) == "0/1 cells done"
 
 
+def test_the_status_line_shows_progress_and_each_running_epoch_on_a_terminal_only(monkeypatch, capsys):
+    import io
+    from types import SimpleNamespace
+
+    from benchbench import console
+    from benchbench.run.config import RunConfig
+    from benchbench.study.workers import status_line
+
+    config = RunConfig(model="vit_tiny", dataset="digits", seed=3, epochs=12)
+    cells = [SimpleNamespace(status="done", record={"wall_seconds": 60}, config=config),
+             SimpleNamespace(status="running", record=None, config=config, epoch=5)]
+    assert status_line("demo", cells) == "demo: 1/2 cells done, about 60 s left  |  vit_tiny/digits/3 epoch 5/12"
+
+    console.status("demo: 1/2 cells done")  # captured output is no terminal: nothing drawn
+    console.echo("a line")
+    assert capsys.readouterr().out == "a line\n"
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    console.status("demo: 1/2 cells done")
+    console.echo("done     vit_tiny")  # above the status line, which is drawn again under it
+    console.clear_status()
+    assert terminal.getvalue() == ("\r\x1b[Kdemo: 1/2 cells done" "\r\x1b[Kdone     vit_tiny\ndemo: 1/2 cells done"
+                                   "\r\x1b[K")
+
+
 def test_quiet_prints_one_line_per_cell(tmp_path, capsys, monkeypatch):
     study = write_study(tmp_path, "quiet", datasets=["synthetic"], models=["vit_tiny"], seeds=[0], epochs=2,
                         batch_size=32, image_size=32, overrides={"vit_tiny": {"model.depth": 1, "model.patch_size": 8}},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from benchbench import cli
 from benchbench.storage import sqlite_url
 from benchbench.study.results import COLUMNS
 from benchbench.tracking import wandb_run_id
-from support.cli import main, start_cli
+from support.cli import main, run_in_terminal, start_cli
 from support.env import environment, scrubbed_env, use_env
 from support.studies import write_study
 from support.wandb import offline_run, records, run_record, summary_view
@@ -220,18 +221,22 @@ def test_sigkill_at_random_moments_then_restart_equals_uninterrupted(reference, 
 
 @pytest.mark.slow
 def test_two_local_workers_share_the_default_sqlite_storage(reference, tmp_path):
+    """Run from a terminal: the study's process prints the workers' lines and a status line under them."""
     reference_dir, _, _ = reference
     study = tiny_study(tmp_path)
     out = tmp_path / "out"
-    process = start_cli("study", study, "--out", out, "--report-dir", out / "reports", "--workers", "2")
-    output = process.communicate(timeout=600)[0]
-    assert process.returncode == 0, output[-3000:]
+    code, output = run_in_terminal("study", study, "--out", out, "--report-dir", out / "reports", "--workers", "2")
+    assert code == 0, output[-3000:]
+    status = re.findall(r"\r\x1b\[K(tiny: [^\r\n]*)", output)  # each redraw of the status line
+    assert any("cells done" in line and "epoch" in line for line in status), status
+    assert "cells done" not in output.rsplit("\r\x1b[K", 1)[1]  # taken away before the study's last lines
+    assert output.count("running  ") == 4  # the workers' own lines, relayed
     cells = trials_by_cell(sqlite_url(tmp_path / "out" / "tiny" / "optuna.db"), "tiny")
     assert all([t.state for t in trials] == [TrialState.COMPLETE] for trials in cells.values())
     workers = {t.user_attrs["worker"]["pid"] for trials in cells.values() for t in trials}
     assert len(workers) == 2, workers  # both processes trained cells
     frame = pd.read_csv(tmp_path / "out" / "tiny" / "runs.csv")
-    assert set(frame["status"]) == {"done"} and output.count("running  ") == 4
+    assert set(frame["status"]) == {"done"}
     assert_same_results(reference_dir, tmp_path / "out")  # also with one thread per worker instead of two
 
 

@@ -32,6 +32,41 @@ def start_cli(*args, env: dict[str, str] | None = None, **kwargs) -> subprocess.
     return subprocess.Popen(command(*args), env=scrubbed_env() if env is None else env, **options)
 
 
+def run_in_terminal(*args, env: dict[str, str] | None = None, timeout: float = 600) -> tuple[int, str]:
+    """`python -m benchbench ARGS` with stdout and stderr on a pseudo-terminal, as a user's shell runs it:
+    (exit status, everything it wrote there, control sequences included)."""
+    import os
+    import pty
+    import threading
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(command(*args), env=scrubbed_env() if env is None else env, stdin=subprocess.DEVNULL,
+                               stdout=follower, stderr=follower, start_new_session=True)
+    os.close(follower)
+    chunks: list[bytes] = []
+
+    def read() -> None:  # until the last writer closes the terminal (EIO); a full terminal would block the child
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        code = process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        reader.join(timeout=10)
+        os.close(leader)
+    return code, b"".join(chunks).decode(errors="replace")
+
+
 def run_script(name: str, *args, env: dict[str, str] | None = None,
                timeout: float = 600) -> subprocess.CompletedProcess:
     """`python tests/scripts/NAME ARGS` in a fresh process with tests/ on PYTHONPATH (scripts may import
