@@ -98,9 +98,9 @@ class WandbTracker:
                 self.run.log({"test/confusion_matrix": matrix}, step=self.step)
         lines: list[str] = []
         model.summary(print_fn=lambda line, **_: lines.append(line))
-        summary_file = Path(run_dir) / "model_summary.txt"
-        io.write_text(summary_file, "\n".join(lines) + "\n")
-        self.run.save(str(summary_file), base_path=str(run_dir), policy="now")
+        text = "\n".join(lines) + "\n"
+        io.write_text(Path(run_dir) / "model_summary.txt", text)
+        io.write_text(Path(self.run.dir) / "model_summary.txt", text)  # W&B uploads its files folder at the end
         self.run.summary["tracking_outcome_seconds"] = time.perf_counter() - started
 
     def finish(self, summary: dict, exit_code: int = 0) -> None:

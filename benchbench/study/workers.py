@@ -67,8 +67,9 @@ def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, p
         if queue.complete(trial_id, record):
             finished += 1
             cells = queue.cells()  # one read: the states give the running count too
+            workers = sum(c.status == "running" for c in cells) + 1  # this one is about to claim the next cell
             echo(f"done     {label}  test top-1 {100 * record['metrics']['test_top1']:.1f}%  "
-                 f"{record['wall_seconds']:.0f} s  [{progress(cells, sum(c.status == 'running' for c in cells))}]")
+                 f"{record['wall_seconds']:.0f} s  [{progress(cells, workers)}]")
         else:
             echo(f"dropped  {label}: its heartbeat was missed and another worker re-queued it")
     if status:
