@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+from benchbench import console
+
 
 class NoTracker:
     def log_epoch(self, logs: dict) -> None:
@@ -141,12 +143,21 @@ def log_report(results: Path, group: str, *, tables: dict, images: list[Path], f
     return run_id
 
 
+def wandb_cli() -> str:
+    """The `wandb` command of this environment."""
+    return str(Path(sys.executable).with_name("wandb"))
+
+
+def _synced(run: Path) -> bool:
+    return any(run.glob("*.wandb.synced"))
+
+
 def offline_runs(results: Path) -> tuple[list[Path], list[Path]]:
     """The offline W&B runs under a results folder: (not uploaded yet, uploaded already). `wandb sync` leaves a
     `*.wandb.synced` marker in each run folder it uploaded."""
     todo, synced = [], []
     for run in sorted(path for path in Path(results).rglob("offline-run-*") if path.is_dir()):
-        (synced if any(run.glob("*.wandb.synced")) else todo).append(run)
+        (synced if _synced(run) else todo).append(run)
     return todo, synced
 
 
@@ -174,8 +185,13 @@ def sync(results: Path, parallel: int = 8, echo=print) -> None:
         raise RuntimeError(f"cannot reach W&B at {url.scheme}://{url.netloc} ({error.strerror or error}): nothing "
                            f"uploaded; the {len(todo)} offline runs stay under {results}") from None
     echo(f"uploading {len(todo)} offline runs ({len(done)} uploaded already), {parallel} at a time")
-    wandb = str(Path(sys.executable).with_name("wandb"))
-    subprocess.run([wandb, "sync", "--yes", "--skip-synced", "-n", str(parallel), *map(str, todo)], check=False)
+    command = [wandb_cli(), "sync", "--yes", "--skip-synced", "-n", str(parallel), *map(str, todo)]
+    if console.live():  # W&B's lines above a status line: how many runs are up (their .synced markers)
+        pipe = subprocess.PIPE
+        console.relay([subprocess.Popen(command, stdout=pipe, stderr=pipe)], seconds=1.0,
+                      poll=lambda: f"sync: {sum(map(_synced, todo))}/{len(todo)} runs uploaded")
+    else:
+        subprocess.run(command, check=False)
     left, _ = offline_runs(results)
     if left:
         raise RuntimeError(f"{len(left)} of {len(todo)} runs did not upload (W&B said why above); run "

@@ -160,3 +160,44 @@ def test_sync_says_what_it_cannot_do_offline_in_one_line(tmp_path, capsys, monke
     assert code == 0 and "nothing to upload" in out and "2 offline runs, all uploaded already" in out, err
     code, _, err = main(["sync", tmp_path / "nowhere"], capsys)
     assert code == 2 and "not a folder" in err
+
+
+def test_sync_hands_the_runs_to_wandb_sync_and_shows_progress_on_a_terminal(tmp_path, capsys, monkeypatch):
+    """Up to the upload itself: W&B's own `wandb sync` (a stand-in here, which marks each run uploaded as W&B
+    does) gets every run not uploaded yet, its lines come through, and a terminal's status line counts the
+    uploaded runs. A listening local port stands in for W&B's host."""
+    import io
+    import socket
+    import stat
+
+    from benchbench import tracking
+    from support.env import use_env
+
+    results = tmp_path / "results" / "demo"
+    runs = [results / f"runs/r{i}/wandb/offline-run-20261206_00000{i}-r{i}-1" for i in range(3)]
+    for run in runs:
+        run.mkdir(parents=True)
+    (runs[0] / "run-r0.wandb.synced").write_text("")  # uploaded already: skipped
+    fake = tmp_path / "wandb"
+    fake.write_text("#!/bin/sh\nshift 5\nfor run in \"$@\"; do sleep 0.6; echo \"Syncing: $run ... done.\"; "
+                    "touch \"$run/run.wandb.synced\"; done\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(tracking, "wandb_cli", lambda: str(fake))
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    with socket.socket() as host:
+        host.bind(("127.0.0.1", 0))
+        host.listen()
+        use_env(monkeypatch, scrubbed_env(home=tmp_path, WANDB_API_KEY=SECRET,
+                                          WANDB_BASE_URL=f"http://127.0.0.1:{host.getsockname()[1]}"))
+        terminal = Terminal()
+        monkeypatch.setattr("sys.stdout", terminal)
+        tracking.sync(results, parallel=8)
+    shown = terminal.getvalue()
+    assert "uploading 2 offline runs (1 uploaded already), 8 at a time" in shown
+    assert all(f"Syncing: {run} ... done." in shown for run in runs[1:]) and str(runs[0]) not in shown
+    assert "\r\x1b[Ksync: 0/2 runs uploaded" in shown and shown.rstrip().endswith("uploaded 2 runs")
+    assert all(tracking._synced(run) for run in runs) and SECRET not in shown
