@@ -43,6 +43,7 @@ class Options:
     callbacks: tuple = ()
     evaluate_test: bool = True
     distribute: str = "auto"
+    costs: dict | None = None
 
 
 def execute(config: RunConfig, **options: Any) -> dict:
@@ -55,6 +56,8 @@ def execute(config: RunConfig, **options: Any) -> dict:
     `sync_hint=False` leaves the offline-W&B upload hint to the caller (a study prints one for all its runs).
     `callbacks` are Keras callbacks for `fit`; one that sets `model.stop_training` ends the run early (the
     record says `stopped_early`). `evaluate_test=False` never touches the test split (tuning).
+    `costs`: the configuration's fresh-process costs (run/costs.py), which a study measured before the run: the
+    record takes its FLOPs and inference speed from them instead of measuring them again.
     `distribute`: "auto" trains data-parallel with tf.distribute.MirroredStrategy when several GPUs are
     visible, "mirrored" over every visible GPU (or logical CPU device when there is none), "none" on one
     device; the batch size is the global batch, split across the replicas."""
@@ -259,16 +262,15 @@ def _fit(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Checkpoin
 
 
 def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Checkpointer, timer) -> dict:
-    from benchbench.measure import environment, forward_flops, inference_speed, peak_memory
+    from benchbench.measure import environment, peak_memory
     from benchbench.models import count_params
 
     final_start = time.time()
     state, model = checkpoint.state, run.model
     model.set_weights(checkpoint.best)
     io.save_weights(model, run.run_dir / "best.weights.h5")
-    test = (model.evaluate(run.evaluation["test"], verbose=0, return_dict=True) if opts.evaluate_test
-            else {"top1": None, "top5": None, "loss": None})
-    calibration = _save_predictions(model, run) if opts.evaluate_test else dict.fromkeys(("nll", "ece", "brier"))
+    test = (_test_outcome(model, run, config) if opts.evaluate_test
+            else dict.fromkeys(("top1", "top5", "loss", "nll", "ece", "brier")))
     step = timer.median_step_seconds()
     record = {
         "run_id": config.run_name(),
@@ -278,17 +280,15 @@ def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Chec
         "resolved": {"image_size": run.image_size, "augment": run.augment, "splits": run.sizes,
                      "steps_per_epoch": run.steps_per_epoch, "data_dir": run.data_dir},
         "metrics": {"test_top1": test["top1"], "test_top5": test["top5"], "test_loss": test["loss"],
-                    "test_nll": calibration["nll"], "test_ece": calibration["ece"], "test_brier": calibration["brier"],
+                    "test_nll": test["nll"], "test_ece": test["ece"], "test_brier": test["brier"],
                     "best_val_top1": state["best_val_top1"], "best_epoch": state["best_epoch"],
                     "history": state["history"]},
         "predictions": predictions.FILE if opts.evaluate_test else None,
         "stopped_early": state["epoch"] < config.epochs,
         "params": count_params(model),
-        "gflops": forward_flops(model, run.image_size) / 1e9,
         "train_images_per_second": config.batch_size / step if step else None,
         "train_step_seconds_median": step,
-        # A quick reading (3 x 20 ms): a study's leaderboard shows its fresh-process probe's (run/costs.py).
-        **inference_speed(model, run.image_size, config.batch_size, target_seconds=0.02, repeats=3),
+        **_model_costs(config, model, run.image_size, opts.costs),
         **peak_memory(),
         "wall_seconds": checkpoint.wall_seconds(),
         "timing_seconds": {**checkpoint.timing, "final": time.time() - final_start},
@@ -299,15 +299,38 @@ def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Chec
     return record
 
 
-def _save_predictions(model, run: _Prepared) -> dict:
-    """Writes the test set's per-example predictions beside run.json; returns their calibration metrics."""
+def _test_outcome(model, run: _Prepared, config: RunConfig) -> dict:
+    """One pass over the test set: writes its per-example predictions beside run.json and returns the test
+    metrics computed from them (top-1, top-5, the training loss, NLL, ECE, Brier); a second pass through
+    `model.evaluate` would cost a trace and the pass again for the same numbers."""
     import numpy as np
 
-    logits = model.predict(run.evaluation["test"], verbose=0)
+    from benchbench.data.pipeline import padded_images
+
     labels = np.concatenate([np.argmax(y, axis=-1) for _, y in run.evaluation["test"].as_numpy_iterator()])
+    logits = model.predict(padded_images(run.evaluation["test"], config.batch_size), verbose=0)[:len(labels)]
     arrays = predictions.summarise(logits, labels)
     predictions.save(run.run_dir / predictions.FILE, arrays)
-    return predictions.metrics(arrays)
+    return {**predictions.metrics(arrays), "loss": predictions.cross_entropy(logits, labels, config.label_smoothing)}
+
+
+_flops_by_key: dict[str, float] = {}  # a model configuration's GFLOPs, counted once per process (seeds share it)
+
+
+def _model_costs(config: RunConfig, model, image_size: int, probed: dict | None) -> dict:
+    """The model's FLOPs and inference speed: from the study's fresh-process probe when it ran one (what the
+    leaderboard shows anyway), else counted here (FLOPs once per configuration) and timed quickly (3 x 20 ms)."""
+    from benchbench.measure import forward_flops, inference_speed
+    from benchbench.run import costs
+
+    if probed:
+        return {"gflops": probed["gflops"], "inference_latency_ms": probed["inference_latency_ms"],
+                "inference_images_per_second": probed["inference_images_per_second"], "costs_source": "fresh process"}
+    key = costs.key(config)
+    if key not in _flops_by_key:
+        _flops_by_key[key] = forward_flops(model, image_size) / 1e9
+    return {"gflops": _flops_by_key[key], "costs_source": "in run",
+            **inference_speed(model, image_size, config.batch_size, target_seconds=0.02, repeats=3)}
 
 
 def _summary(record: dict) -> dict:

@@ -110,15 +110,16 @@ def _epoch_of(config: RunConfig, epoch: int | None) -> str:
 
 
 def _probe_costs(config: RunConfig, folder: Path, echo: Callable[[str], None],
-                 sharing: Callable[[], int] = lambda: 1) -> None:
+                 sharing: Callable[[], int] = lambda: 1) -> dict | None:
     """The model configuration's costs measured in a fresh process, once per study (benchbench/run/costs.py).
     A failed probe costs the report its clean cost columns (it falls back to the runs' own), not the cell."""
     from benchbench.run import costs
 
     try:
-        costs.cached(config, folder, sharing)
+        return costs.cached(config, folder, sharing)
     except (RuntimeError, OSError, ValueError) as error:
         echo(f"warning  {config.model}: no fresh-process costs ({error})")
+        return None
 
 
 def _next_cell(queue: Queue, poll_seconds: float):
@@ -153,11 +154,14 @@ def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, run
 
     with heartbeat(queue.storage, trial_id):  # the probe too: it takes a while, and the cell is claimed
         try:
+            probed, started = None, time.monotonic()
             if queue.settings.costs == "fresh_process":
-                _probe_costs(config, runs_dir.parent / "costs", echo, queue.running_on_this_host)
-            return execute(config, out_dir=str(runs_dir), data_dir=data_dir, resume=True, verbose=0,
-                           tracking=tracking, group=queue.name, job_type=queue.settings.job_type,
-                           protocol=queue.settings.protocol, on_epoch=on_epoch, sync_hint=False)
+                probed = _probe_costs(config, runs_dir.parent / "costs", echo, queue.running_on_this_host)
+            probe_seconds = time.monotonic() - started  # ~0 when another cell of its configuration probed already
+            record = execute(config, out_dir=str(runs_dir), data_dir=data_dir, resume=True, verbose=0,
+                             tracking=tracking, group=queue.name, job_type=queue.settings.job_type,
+                             protocol=queue.settings.protocol, on_epoch=on_epoch, sync_hint=False, costs=probed)
+            return {**record, "timing_seconds": {**record["timing_seconds"], "cost_probe": probe_seconds}}
         except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM (scancel), submitit's preemption exit
             with console.signals_held():  # a second signal (SLURM's SIGTERM after its warning) must wait
                 queue.requeue(trial_id, "interrupted" if isinstance(stop, KeyboardInterrupt) else "preempted")

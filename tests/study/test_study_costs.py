@@ -32,6 +32,12 @@ def test_seeds_share_one_fresh_process_probe_that_the_leaderboard_shows(tmp_path
     probe = json.loads(probe_file.read_text())
     frame = pd.read_csv(results / "runs.csv")
     assert set(frame["costs_key"]) == {probe["key"]} and (frame["host_workers"] == 1).all()
+    # The runs took the probe's FLOPs and inference speed instead of measuring them again, and say so.
+    assert (frame["gflops"] == probe["gflops"]).all()
+    assert (frame["inference_latency_ms"] == probe["inference_latency_ms"]).all()
+    records = [json.loads(line) for line in (results / "records.jsonl").read_text().splitlines()]
+    assert {record["costs_source"] for record in records} == {"fresh process"}
+    assert all(record["timing_seconds"]["cost_probe"] >= 0 for record in records)
     assert probe["framework_memory_mb"] < probe["peak_memory_mb"] < peak_memory()["peak_memory_mb"] - 1000
     assert probe["inference_latency_ms"] > 0 and probe["inference_images_per_second"] > 0
     assert probe["host_workers"] == 1  # this worker's own cell: nothing else shared the machine
