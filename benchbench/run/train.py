@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from benchbench import io, predictions
+from benchbench.run import reuse
 from benchbench.run.checkpoint import Checkpointer
 from benchbench.run.config import RunConfig, validate
-from benchbench.run.recipe import build_training, distribution_strategy, precision_policy
+from benchbench.run.recipe import distribution_strategy, precision_policy
 
 
 class RunFailed(RuntimeError):
@@ -175,24 +176,23 @@ def _set_aside(run_dir: Path, damage: str) -> None:
 
 
 def _prepare(config: RunConfig, opts: Options, run_dir: Path, data_dir: str | None) -> _Prepared:
-    import keras
     import tensorflow as tf
 
     from benchbench.data import get_dataset
     from benchbench.data.pipeline import eval_batches
 
     spec = get_dataset(config.dataset)
-    keras.utils.set_random_seed(config.seed)
-    tf.config.experimental.enable_op_determinism()
     image_size = config.image_size or spec.default_image_size
+    sizes = spec.split_sizes(config.val_size)
+    steps_per_epoch = sizes["train"] // config.batch_size
+    reuse.set_seed(config, image_size, steps_per_epoch)  # keras.utils.set_random_seed, kind to a kept model
+    tf.config.experimental.enable_op_determinism()
     examples = {split: spec.load(split, data_dir, config.val_size).cache() for split in ("train", "val", "test")}
     evaluation = {split: eval_batches(examples[split], image_size=image_size, batch_size=config.batch_size,
                                       num_classes=spec.num_classes) for split in ("val", "test")}
-    sizes = spec.split_sizes(config.val_size)
-    steps_per_epoch = sizes["train"] // config.batch_size
     strategy = distribution_strategy(opts.distribute)
-    with strategy.scope():  # variables, optimizer state and metrics live on every replica
-        model, optimizer = build_training(config, spec, image_size, steps_per_epoch)
+    # Under the strategy's scope: variables, optimizer state and metrics live on every replica.
+    model, optimizer = reuse.build(config, spec, image_size, steps_per_epoch, strategy)
     return _Prepared(run_dir=run_dir, data_dir=data_dir, image_size=image_size,
                      augment=config.augment or spec.augment, sizes=sizes, spec=spec, examples=examples,
                      evaluation=evaluation, steps_per_epoch=steps_per_epoch, strategy=strategy, model=model,

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 from benchbench import console
 from benchbench.storage import STORAGE_ENV, display_url, sqlite_url
+from benchbench.study import efficiency
 from benchbench.study.file import Study, load_study
 from benchbench.study.queue import Cell, Queue, pinned
 from benchbench.study.results import write_results
@@ -76,11 +78,14 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
     echo(f"study {study.name}: {len(cells)} cells, {counts(cells)}; {added} newly queued; "
          f"storage {display_url(url)}")
     print_cells(cells, ("queued", "running", "new", "failed"), echo)
+    # Where the time goes, for the cells this command sees finish: from now, over the workers it starts.
+    timed = (time.monotonic(), {cell.config.hash() for cell in cells if cell.status != "done"},
+             opts.slurm.workers if opts.slurm else opts.workers)
     if opts.slurm:
         if any(cell.status in ("queued", "running") for cell in cells) and not _on_slurm(queue, opts, url, out,
                                                                                          data_dir, echo):
             return
-        _finish(queue, opts, url, out, echo)
+        _finish(queue, opts, url, out, echo, timed=timed)
         return
     try:
         if any(cell.status in ("queued", "running") for cell in cells):
@@ -94,7 +99,7 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
         echo(f"study {study.name}: interrupted; writing what finished (start the study again to go on)")
         _finish(queue, opts, url, out, echo, interrupted=True)
         raise
-    _finish(queue, opts, url, out, echo)
+    _finish(queue, opts, url, out, echo, timed=timed)
 
 
 def _refuse(study: Study, opts: StudyOptions) -> None:
@@ -177,13 +182,18 @@ def _tuned(study: Study, opts: StudyOptions, url: str, out: Path, data_dir: str 
 
 
 def _finish(queue: Queue, opts: StudyOptions, url: str, out: Path, echo: Callable[[str], None],
-            interrupted: bool = False) -> None:
-    """Writes the results (and the report), prints where everything is, and fails if cells did not finish
-    (unless `interrupted`: then the interruption is what the command reports)."""
+            interrupted: bool = False, timed: tuple | None = None) -> None:
+    """Writes the results (and the report), prints where everything is and where the time went (`timed`: when
+    the cells started, which were not done then, and how many workers ran them), and fails if cells did not
+    finish (unless `interrupted`: then the interruption is what the command reports)."""
     study, cells = queue.study, queue.cells()
+    spent = _time_spent(cells, timed)
     path = write_results(study, cells, out)
     echo(f"study {study.name}: {counts(cells)}")
     print_cells(cells, STATUS_ORDER, echo)
+    if spent:
+        efficiency.write(out, spent)
+        echo(efficiency.summary_line(spent))
     echo(f"results: {path} (one row per cell), {out / 'records.jsonl'} (full records with histories)")
     echo(f"runs:    {out / 'runs'}/<run id>/run.json")
     if study.tracking == "wandb":
@@ -204,6 +214,15 @@ def _finish(queue: Queue, opts: StudyOptions, url: str, out: Path, echo: Callabl
     if failed and not interrupted:
         raise RuntimeError(f"{len(failed)} of {len(cells)} cells did not finish ({failed[0].label}: "
                            f"{failed[0].error or failed[0].status}); start the study again to retry them")
+
+
+def _time_spent(cells: list[Cell], timed: tuple | None) -> dict | None:
+    """study/efficiency.py's account of the cells that finished since `timed` started (None if none did)."""
+    if timed is None:
+        return None
+    started, pending, workers = timed
+    records = [cell.record for cell in cells if cell.status == "done" and cell.config.hash() in pending]
+    return efficiency.account(records, time.monotonic() - started, workers) if records else None
 
 
 def counts(cells: list[Cell]) -> str:

@@ -84,6 +84,26 @@ def test_same_command_twice_is_bitwise_identical(reference, tmp_path):
         np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
 
 
+def test_a_run_that_reuses_the_last_seeds_traced_model_equals_a_fresh_process(reference, tmp_path, capsys):
+    """run/reuse.py: seed 0 run in a process that just trained seed 1 of the same configuration gets that model
+    back, re-initialised, with its traced functions; its results are bitwise the fresh process's."""
+    from benchbench.run import reuse
+
+    out, _ = reference
+    reuse.forget()
+    assert main(["run", *ARGS, "--seed", "1", "--out", str(tmp_path / "one")], capsys)[0] == 0
+    kept = reuse._kept[1]
+    assert main(["run", *ARGS, "--out", str(tmp_path / "zero")], capsys)[0] == 0
+    assert reuse._kept[1] is kept  # the same model object trained both seeds
+    a = json.loads((run_dir(out) / "run.json").read_text())["metrics"]
+    b = json.loads((run_dir(tmp_path / "zero") / "run.json").read_text())["metrics"]
+    assert a == b
+    wa, wb = weights(run_dir(out) / "best.weights.h5"), weights(run_dir(tmp_path / "zero") / "best.weights.h5")
+    for name in wa:
+        np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
+    reuse.forget()
+
+
 @pytest.mark.slow
 def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, tmp_path):
     out, _ = reference

@@ -107,6 +107,22 @@ def test_study_runs_every_cell_once_and_writes_runs_csv(reference):
     assert (directory / "reports" / "tiny" / "leaderboard.md").exists()  # the report follows the last cell
 
 
+def test_the_study_says_where_its_time_went_and_its_fixed_costs_per_cell_stay_small(reference):
+    """study/efficiency.py's account, printed and written to time.json. The guard: what a cell costs outside
+    `fit` (set-up, epoch bookkeeping, the test pass and record). Measured on this study (AMD EPYC, 2 cores, no
+    AMX): 1.4 s per cell, after one padded predict pass replaced evaluate + predict and the probe's costs
+    replaced the run's own FLOP count and inference timing (2.0 s before); the bound leaves room for a loaded
+    machine."""
+    directory, _, stdout = reference
+    spent = json.loads((directory / "out" / "tiny" / "time.json").read_text())
+    assert spent["cells"] == 4 and spent["workers"] == 1
+    assert sum(spent["seconds"].values()) >= spent["worker_seconds"] - 1e-6  # every second is accounted for
+    assert 0 < spent["fit_share"] < 1 and f"time:    {spent['wall_seconds'] / 60:.1f} min x 1 worker, 4 cells: fit" \
+        in stdout
+    per_cell = sum(spent["seconds"][phase] for phase in ("setup", "bookkeeping", "final")) / spent["cells"]
+    assert per_cell < 3.0, f"{per_cell:.2f} s per cell outside fit"
+
+
 @pytest.mark.slow
 def test_study_runs_log_to_wandb_grouped_by_study(reference):
     directory, frame, _ = reference
