@@ -1,7 +1,12 @@
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# Caches (precision "auto"'s probe result, run/precision.py) go to a folder of this test session's, shared by
+# its xdist workers and the processes they start: never the user's ~/.cache, measured once per session.
+os.environ["XDG_CACHE_HOME"] = os.path.join(
+    tempfile.gettempdir(), f"benchbench-tests-{os.environ.get('PYTEST_XDIST_TESTRUNUID', os.getpid())}")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

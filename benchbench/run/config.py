@@ -12,7 +12,7 @@ from typing import Any
 
 from benchbench.registry import check, short
 
-PRECISIONS = ("fp32", "bf16", "fp16")  # fp32, or mixed precision computing in bfloat16 / float16
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")  # fp32; mixed precision in bfloat16 / float16; auto: run/precision.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +38,7 @@ class RunConfig:
     label_smoothing: float = 0.0
     augment: str | None = None  # None: the dataset's default
     val_size: int | None = None  # None: the dataset's default
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (mixed precision)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (mixed precision) | auto (bf16 where it trains faster)
     jit_compile: bool = False
     model_args: tuple[tuple[str, Any], ...] = ()  # model.<key>=<value> overrides, sorted
 
@@ -171,7 +171,7 @@ def validate(config: RunConfig) -> None:
     check(0 <= config.min_lr_ratio <= 1, f"min_lr_ratio must be in [0, 1], got {config.min_lr_ratio}")
     check(0 <= config.warmup_start_ratio <= 1,
           f"warmup_start_ratio must be in [0, 1], got {config.warmup_start_ratio}")
-    check(config.precision in PRECISIONS, f"precision must be fp32, bf16 or fp16, got {short(config.precision)}")
+    check(config.precision in PRECISIONS, f"precision must be fp32, bf16, fp16 or auto, got {short(config.precision)}")
     check(config.augment is None or config.augment in AUGMENTATIONS,
           f"augment must be one of {', '.join(AUGMENTATIONS)}, got {short(config.augment)}")
     if config.val_size is not None:

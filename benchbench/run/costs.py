@@ -50,6 +50,7 @@ def measure(config: RunConfig) -> dict:
     from benchbench.data import get_dataset
     from benchbench.measure import environment, forward_flops, inference_speed, peak_memory, reset_peak_memory
     from benchbench.models import count_params
+    from benchbench.run.precision import resolve
     from benchbench.run.recipe import build_training, precision_policy
 
     spec = get_dataset(config.dataset)
@@ -67,7 +68,7 @@ def measure(config: RunConfig) -> dict:
         memory = peak_memory()  # training's peak: inference below needs less
         step_seconds = _median_step_seconds(lambda: model.train_on_batch(x, y), TIMED_STEPS)
         return {"key": key(config), "model": config.model, "image_size": size, "batch_size": config.batch_size,
-                "precision": config.precision, "params": count_params(model),
+                "precision": resolve(config.precision), "params": count_params(model),
                 "gflops": forward_flops(model, size) / 1e9, **inference_speed(model, size, config.batch_size),
                 "peak_memory_mb": memory["peak_memory_mb"], "memory_kind": memory["memory_kind"],
                 "framework_memory_mb": framework, "training_steps": STEPS, "train_step_seconds": step_seconds,

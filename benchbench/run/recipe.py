@@ -20,8 +20,10 @@ def precision_policy(precision: str) -> Iterator[None]:
     process-global, and the next run (or test) in this process must find it as it was."""
     import keras
 
+    from benchbench.run.precision import resolve
+
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(POLICIES[precision])
+    keras.mixed_precision.set_global_policy(POLICIES[resolve(precision)])
     try:
         yield
     finally:
@@ -34,10 +36,12 @@ def build_training(config: RunConfig, spec, image_size: int, steps_per_epoch: in
     import keras
 
     from benchbench.models import create_model
+    from benchbench.run.precision import resolve
 
-    keras.mixed_precision.set_global_policy(POLICIES[config.precision])
+    precision = resolve(config.precision)
+    keras.mixed_precision.set_global_policy(POLICIES[precision])
     model = create_model(config.model, num_classes=spec.num_classes, image_size=image_size, **dict(config.model_args))
-    if config.precision != "fp32":  # compute in 16 bits, but hand float32 logits to loss and metrics
+    if precision != "fp32":  # compute in 16 bits, but hand float32 logits to loss and metrics
         logits = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(model.outputs[0])
         model = keras.Model(model.inputs, logits, name=model.name)
     optimizer = _optimizer(config, steps_per_epoch)

@@ -20,6 +20,7 @@ from benchbench import io, predictions
 from benchbench.run import reuse
 from benchbench.run.checkpoint import Checkpointer
 from benchbench.run.config import RunConfig, validate
+from benchbench.run.precision import resolve
 from benchbench.run.recipe import distribution_strategy, precision_policy
 
 
@@ -208,6 +209,7 @@ def _tracker(config: RunConfig, opts: Options, run: _Prepared):
     # Top-level keys W&B groups runs by (model, family, dataset, seed, protocol, config_hash): "group by model"
     # draws each model's mean and spread over seeds.
     keys = {**config.resolved(), "image_size": run.image_size, "augment": run.augment, "family": family,
+            "resolved_precision": resolve(config.precision),
             "config_hash": config.hash(), "protocol": opts.protocol, "study": opts.group,
             "params": count_params(run.model), "environment": environment()}
     return make_tracker(opts.tracking, run_id=wandb_run_id(config.run_name(), run.run_dir),
@@ -277,7 +279,8 @@ def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Chec
         "config": config.resolved(),
         "config_hash": config.hash(),
         "seed": config.seed,
-        "resolved": {"image_size": run.image_size, "augment": run.augment, "splits": run.sizes,
+        "resolved": {"image_size": run.image_size, "augment": run.augment, "precision": resolve(config.precision),
+                     "splits": run.sizes,
                      "steps_per_epoch": run.steps_per_epoch, "data_dir": run.data_dir},
         "metrics": {"test_top1": test["top1"], "test_top5": test["top5"], "test_loss": test["loss"],
                     "test_nll": test["nll"], "test_ece": test["ece"], "test_brier": test["brier"],

@@ -135,7 +135,9 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
                 fail(key, registry.unknown_message(str(name)))
 
     tune = _tune_spec(fail, data.get("tune"), data["models"], data["seeds"])
-    shared = {**{k: data[k] for k in SHORTCUTS if k in data}, **data.get("recipe", {})}
+    # A study trains in bf16 where the machine running a cell trains faster in it (run/precision.py), unless
+    # its recipe names a precision.
+    shared = {"precision": "auto", **{k: data[k] for k in SHORTCUTS if k in data}, **data.get("recipe", {})}
     protocol = _protocol(fail, data.get("protocol"), tune)
     overrides, deviations = _deviations(fail, data.get("overrides", {}), data["models"], protocol)
     cells = []

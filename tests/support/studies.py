@@ -40,13 +40,16 @@ def _table(header: str, values: Mapping) -> list[str]:
 def study_toml(name: str, *, datasets: Sequence[str], models: Sequence[str], seeds: Sequence[int],
                epochs: int | None = None, batch_size: int | None = None, image_size: int | None = None,
                recipe: Mapping | None = None, overrides: Mapping[str, Mapping] | None = None,
-               tracking: str | None = None, tune: Mapping | None = None, costs: str | None = "in_run") -> str:
+               tracking: str | None = None, tune: Mapping | None = None, costs: str | None = "in_run",
+               precision: str | None = "fp32") -> str:
     """The text of a study file. Top-level settings left None are left out (the study's defaults apply);
     `recipe` becomes [recipe], `overrides` one [overrides.MODEL] table per model (keys such as "model.depth"
     as written), `tracking` the [tracking] backend, `tune` the [tune] table, whose "space" entry (model ->
     key -> dimension dict) becomes [tune.space.MODEL] tables of inline dimension tables. `costs` defaults to
     "in_run" here, not the product's "fresh_process": the probe costs each model configuration a fresh process
-    (10-20 s), which only the tests of the costs need to pay."""
+    (10-20 s), which only the tests of the costs need to pay. `precision` likewise defaults to "fp32" here (into
+    [recipe] unless it names one), not the product's "auto": the tests compare numbers across processes and
+    machines, and auto's probe is tested on its own."""
     lines = [f"name = {_value(name)}", f"datasets = {_value(list(datasets))}", f"models = {_value(list(models))}",
              f"seeds = {_value(list(seeds))}"]
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("image_size", image_size)):
@@ -54,6 +57,7 @@ def study_toml(name: str, *, datasets: Sequence[str], models: Sequence[str], see
             lines.append(f"{key} = {_value(value)}")
     if costs is not None:
         lines.append(f"costs = {_value(costs)}")
+    recipe = {**({"precision": precision} if precision else {}), **(recipe or {})}
     if recipe:
         lines += _table("recipe", recipe)
     for model, values in (overrides or {}).items():
