@@ -36,13 +36,17 @@ def resolve(precision: str) -> str:
     return choice()["precision"] if precision == "auto" else precision
 
 
+def cache_file() -> Path:
+    return cache_dir() / f"precision-{machine_key()}.json"
+
+
 @functools.cache
 def choice() -> dict:
     """This machine's probe result, from the cache or measured now (once per process)."""
     from benchbench import io
     from benchbench.fresh_process import run_json
 
-    path = cache_dir() / f"precision-{machine_key()}.json"
+    path = cache_file()
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

@@ -59,6 +59,8 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
 
         check_cluster(url, opts.slurm)  # before anything is queued or submitted
     study = dataclasses.replace(study, tracking=opts.tracking or study.tracking)
+    if not opts.slurm and not opts.worker and any(cell.precision == "auto" for cell in study.cells):
+        _auto_precision(echo)
     if study.protocol == "seconds":
         study = _seconds_matched(study, url, out / "costs", echo)
     run_options = dict(runs_dir=out / "runs", data_dir=data_dir, tracking=study.tracking, quiet=opts.quiet)
@@ -116,6 +118,18 @@ def _refuse(study: Study, opts: StudyOptions) -> None:
     for flag, folder in (("--out", opts.out), ("--report-dir", opts.report_dir)):
         if folder != "none" and Path(folder).exists() and not Path(folder).is_dir():
             raise ValueError(f"{flag} {folder} is a file; name a folder")
+
+
+def _auto_precision(echo: Callable[[str], None]) -> None:
+    """What precision "auto" means on this machine, measured before any worker starts (run/precision.py):
+    workers probing side by side would time each other. On a cluster the workers measure their own node."""
+    from benchbench.run import precision
+
+    if not precision.cache_file().exists():
+        echo(f"precision auto: timing bf16 against fp32 on this machine (once; cached in {precision.cache_dir()})")
+    chosen = precision.choice()
+    echo(f"precision auto: {chosen['precision']} here (bf16 trains at {chosen['bf16_speedup']:.2f}x fp32 at worst; "
+         f"bf16 needs {chosen['margin']:.2f}x)")
 
 
 def _seconds_matched(study: Study, url: str, costs_folder: Path, echo: Callable[[str], None]) -> Study:

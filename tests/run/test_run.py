@@ -140,7 +140,7 @@ def test_existing_run_without_resume_is_a_usage_error(reference, capsys):
 @pytest.mark.parametrize("extra,message", [
     (["--set", "lr=0.1"], "unknown key 'lr'"),
     (["--set", "learning_rate=fast"], "--set learning_rate: expected a number, got 'fast'"),
-    (["--set", "precision=fp8"], "precision must be fp32, bf16 or fp16"),
+    (["--set", "precision=fp8"], "precision must be fp32, bf16, fp16 or auto"),
     (["--set", "model.dept=3"], "has no option 'dept'"),
     (["--set", "noequals"], "expects KEY=VALUE"),
     (["--model", "vit_tiniest"], "unknown model 'vit_tiniest'; did you mean vit_tiny"),

@@ -1,6 +1,7 @@
 """The shift-vs-attention pair: Swin-T and Shift-T/light are one network with two token mixers (the ShiftViT
 paper's ablation), the catalogue says so, and the shipped digits study of the pair runs end to end."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -45,7 +46,13 @@ def test_the_digits_pair_study_runs_end_to_end(tmp_path, capsys):
     code, printed, err = main(["study", str(STUDIES / "shift_vs_attention_digits.toml"), "--out", str(out),
                                "--report-dir", str(reports)], capsys)
     assert code == 0, err[-3000:]
+    # Its recipe names no precision: "auto", measured (or read from the session's cache) before any cell runs.
+    (line,) = [line for line in printed.splitlines() if line.startswith("precision auto: ") and " here " in line]
+    chosen = line.split()[2]
     runs = pd.read_csv(out / "shift_vs_attention_digits" / "runs.csv")
+    records = (out / "shift_vs_attention_digits" / "records.jsonl").read_text().splitlines()
+    records = [json.loads(record) for record in records]
+    assert {record["resolved"]["precision"] for record in records} == {chosen}
     assert set(runs["status"]) == {"done"} and len(runs) == 2
     assert set(runs["model"]) == {"swin_t", "shiftvit_t_light"}
     assert (runs["test_top1"] > 0.5).all(), runs[["model", "seed", "test_top1"]]  # both learn in 3 epochs
