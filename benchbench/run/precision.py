@@ -3,8 +3,9 @@
 The answer is measured, not looked up in a list of CPU names: a short probe in a fresh process times the
 training steps of two small models at 32 px, batch 64, in fp32 and in bf16 -- a ViT (two DeiT-Ti blocks: its
 steps are matrix multiplies) and a ShiftViT (two stages of ShiftViT-T-light at half width: its steps are
-mostly element-wise work) -- and picks bf16 only if it is at least MARGIN faster for both. bf16 has to buy
-real speed for every kind of model to be chosen, because `auto` must never make a run slower than fp32: on
+mostly element-wise work), in alternating rounds -- and picks bf16 only if it is at least MARGIN faster for
+both. bf16 has to buy real speed for every kind of model to be chosen, because `auto` must never make a run
+slower than fp32: on
 CPUs without bf16 matrix units (AMD EPYC here) bf16 trains at 0.87-1.09x fp32 (issue 7's measurements); on
 an Intel Xeon with AMX, bf16 matrix multiplies run about 3x fp32, but ShiftViT trained at 1.0x.
 
@@ -27,7 +28,7 @@ import re
 from pathlib import Path
 
 MARGIN = 1.15  # bf16 steps must be at least this much faster than fp32 ones
-PROBE_VERSION = 1  # part of the cache key: a changed probe measures again
+PROBE_VERSION = 2  # part of the cache key: a changed probe measures again
 TIMEOUT_SECONDS = 600
 
 
