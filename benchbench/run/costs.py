@@ -66,7 +66,7 @@ def measure(config: RunConfig) -> dict:
         for _ in range(STEPS):
             model.train_on_batch(x, y)
         memory = peak_memory()  # training's peak: inference below needs less
-        step_seconds = _median_step_seconds(lambda: model.train_on_batch(x, y), TIMED_STEPS)
+        step_seconds = median_step_seconds(lambda: model.train_on_batch(x, y), TIMED_STEPS)
         return {"key": key(config), "model": config.model, "image_size": size, "batch_size": config.batch_size,
                 "precision": resolve(config.precision), "params": count_params(model),
                 "gflops": forward_flops(model, size) / 1e9, **inference_speed(model, size, config.batch_size),
@@ -75,7 +75,8 @@ def measure(config: RunConfig) -> dict:
                 "timed_steps": TIMED_STEPS, "environment": environment()}
 
 
-def _median_step_seconds(step: Callable[[], object], steps: int) -> float:
+def median_step_seconds(step: Callable[[], object], steps: int) -> float:
+    """The median seconds of `steps` calls of `step`, each timed alone."""
     durations = []
     for _ in range(steps):
         start = time.perf_counter()

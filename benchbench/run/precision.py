@@ -63,6 +63,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "benchbench"
 
 
+@functools.cache
 def machine_key() -> str:
     """A digest of what decides bf16's speed here: the CPU model and flags, the GPUs, the framework versions."""
     import keras

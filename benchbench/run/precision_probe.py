@@ -10,6 +10,7 @@ import json
 import statistics
 import time
 
+from benchbench.run.costs import median_step_seconds
 from benchbench.run.precision import MARGIN, machine_key
 
 WARM_STEPS, ROUNDS, ROUND_STEPS = 3, 7, 5  # alternating rounds of timed steps per precision
@@ -31,7 +32,7 @@ def measure() -> dict:
     speedups, seconds = {}, {}
     for name, (model, options) in PROBE_MODELS.items():
         steps = {precision: _training_step(model, options, precision) for precision in ("fp32", "bf16")}
-        rounds = [{precision: _median_seconds(step, ROUND_STEPS) for precision, step in steps.items()}
+        rounds = [{precision: median_step_seconds(step, ROUND_STEPS) for precision, step in steps.items()}
                   for _ in range(ROUNDS)]
         speedups[name] = statistics.median(r["fp32"] / r["bf16"] for r in rounds)
         seconds[name] = {precision: statistics.median(r[precision] for r in rounds) for precision in steps}
@@ -62,15 +63,6 @@ def _training_step(model: str, options: tuple, precision: str):
     for _ in range(WARM_STEPS):
         built.train_on_batch(x, y)
     return lambda: built.train_on_batch(x, y)
-
-
-def _median_seconds(step, steps: int) -> float:
-    durations = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        durations.append(time.perf_counter() - start)
-    return statistics.median(durations)
 
 
 if __name__ == "__main__":
