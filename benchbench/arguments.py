@@ -122,6 +122,9 @@ def add_bench(sub) -> argparse.ArgumentParser:
     bench.add_argument("--image-size", type=int, help="default: the model's reference size")
     bench.add_argument("--batch-size", type=at_least(1), default=64)
     bench.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    bench.add_argument("--backend", default="tensorflow", choices=["tensorflow", "jax", "torch"],
+                       help="the Keras backend, measured in a fresh process (default: tensorflow; torch is the "
+                       "[torch] extra)")
     bench.add_argument("--jit", action=argparse.BooleanOptionalAction, default=False, help="XLA-compile the steps")
     bench.add_argument("--steps", type=at_least(1), default=20, help="timed training steps (after 3 warm-up steps)")
     bench.add_argument("--repeats", type=at_least(1), help="measure in N fresh processes and report the median "
@@ -134,7 +137,8 @@ def add_bench(sub) -> argparse.ArgumentParser:
     bench.add_argument("--overhead", action="store_true",
                        help="only the runner-overhead measurement (bare fit vs runner, small ShiftViT on digits)")
     bench.add_argument("--suite", action="store_true",
-                       help="the `make bench` tables (speed, input pipelines, runner overhead), written to --out")
+                       help="the `make bench` tables (targets, speed, backends, precision auto, a study\'s time, input "
+                       "pipelines, runner overhead), written to --out")
     bench.add_argument("--out", default="reports/bench", help="folder of the suite's <host>.md (default reports/bench)")
     return bench
 

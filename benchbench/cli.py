@@ -159,7 +159,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     config = bench.BenchConfig(args.model, image_size=args.image_size, batch_size=args.batch_size,
                                precision=args.precision, jit=args.jit, steps=args.steps,
                                model_args=bench.parse_model_sets(args.set), profile=args.profile,
-                               peak_gflops=args.peak_gflops)
+                               peak_gflops=args.peak_gflops, backend=args.backend)
     record = bench.bench_repeated(config, args.repeats or 1)
     print(json.dumps(record) if args.json else bench.record_markdown(record))
     return 0

@@ -4,15 +4,17 @@ must not leak into a timing or a memory peak (the cost probes of studies, `bench
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 
-def run_json(module: str, *args: str, what: str, timeout: float | None = None) -> dict:
+def run_json(module: str, *args: str, what: str, timeout: float | None = None, env: dict | None = None) -> dict:
     """Runs `python -m MODULE ARGS` and returns the JSON object it prints last; a RuntimeError says `what`
-    failed (or took too long) with the process's last stderr line."""
+    failed (or took too long) with the process's last stderr line. `env` adds to this process's environment."""
     try:
-        out = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout,
+                             env={**os.environ, **env} if env else None)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"{what} took over {timeout:g} s") from None
     if out.returncode != 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import platform
@@ -54,12 +55,15 @@ class StepTimer(keras.callbacks.Callback):
     def __init__(self, skip: int = 3):
         super().__init__()
         self.skip, self.seen, self.durations = skip, 0, []
+        self.first_step_seconds = None  # the first step traces and compiles the training function
 
     def on_train_batch_begin(self, batch, logs=None):
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         self.seen += 1
+        if self.seen == 1:
+            self.first_step_seconds = time.perf_counter() - self._start
         if self.seen > self.skip:
             self.durations.append(time.perf_counter() - self._start)
 
@@ -86,7 +90,7 @@ def _chained_passes(model: keras.Model):
     def passes(x, count):
         def one(_, carry):  # plus 1e-30 x the mean logit: a true data dependence that leaves the input as it was
             return carry + 1e-30 * keras.ops.cast(keras.ops.mean(model(carry, training=False)), carry.dtype)
-        return keras.ops.fori_loop(0, count, one, x)
+        return keras.ops.fori_loop(0, count, one, keras.ops.convert_to_tensor(x))  # torch: not a NumPy array
     return passes
 
 
@@ -107,7 +111,7 @@ def _forward_seconds(run, x: np.ndarray, target_seconds: float, repeats: int) ->
 
 def _compiled(fn, image_size: int):
     """`fn(images, count)` compiled by the backend: one tf.function graph for any batch size, or a jax.jit
-    program (torch runs it as it is)."""
+    program; torch runs it eagerly, without recording gradients (as its `predict` does)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -118,7 +122,9 @@ def _compiled(fn, image_size: int):
         import jax
 
         return jax.jit(fn)
-    return fn
+    import torch
+
+    return torch.no_grad()(fn)
 
 
 def reset_peak_memory() -> None:
@@ -162,6 +168,8 @@ def environment() -> dict:
 
         info["tensorflow"] = tf.__version__
         info["gpus"] = len(tf.config.list_physical_devices("GPU"))
+    else:  # jax or torch: the framework's version
+        info[keras.backend.backend()] = importlib.import_module(keras.backend.backend()).__version__
     info.update(_placement())
     return info
 

@@ -88,14 +88,21 @@ def test_profile_and_model_options(capsys):
 
 
 @pytest.mark.slow
-def test_repeats_run_in_fresh_processes_and_report_the_median():
+def test_another_backend_runs_in_fresh_processes_and_the_median_is_reported():
+    """`--backend jax`: each repeat a fresh JAX process, its steps XLA programs, its FLOPs the ones counted on the
+    TensorFlow graph (the same architecture), its first (compiling) step reported apart."""
     from benchbench.bench import bench_repeated
+    from benchbench.bench.speed import counted_flops
 
     one_block = (("depth", 1), ("patch_size", 8))  # what is tested is the repeating, not the model or the peak
-    record = bench_repeated(BenchConfig("vit_tiny", image_size=32, batch_size=8, steps=2, model_args=one_block,
-                                        peak_gflops=1e4), repeats=3)
+    config = BenchConfig("vit_tiny", image_size=32, batch_size=8, steps=2, model_args=one_block, peak_gflops=1e4,
+                         backend="jax")
+    record = bench_repeated(config, repeats=3)
     speeds = sorted(r["train_images_per_second"] for r in record["repeats"])
     assert len(speeds) == 3 and record["train_images_per_second"] == speeds[1]
+    assert (record["environment"]["backend"], record["compiler"]) == ("jax", "XLA (jax.jit)")
+    assert record["gflops"] * 1e9 == pytest.approx(counted_flops(config))
+    assert record["first_step_seconds"] > record["train_step_seconds"] > 0
 
 
 def test_pipeline_throughput_on_stand_in_images():
@@ -120,7 +127,7 @@ def test_runner_overhead_measures_both_sides():
 
 
 @pytest.mark.slow
-def test_suite_file_has_the_three_tables(record, tmp_path):
+def test_suite_file_states_every_target_and_the_backend_table(record, tmp_path):
     from benchbench.bench import write_suite
 
     pipeline = {"dataset": "cifar10", "image_size": 48, "batch_size": 64, "augment": "pad_crop_flip",
@@ -128,7 +135,41 @@ def test_suite_file_has_the_three_tables(record, tmp_path):
     overhead = {"model": "shiftvit_t_light", "dataset": "digits", "epochs": 5, "repeats": 3, "bare_fit_seconds": 10.0,
                 "runner_fit_seconds": 10.1, "bookkeeping_seconds": 0.1, "setup_seconds": 1.0, "final_seconds": 1.0,
                 "overhead": 0.02, "fit_overhead": 0.01, "bookkeeping_share": 0.01}
-    text = write_suite({"records": [record], "pipelines": [pipeline], "overhead": overhead}, tmp_path).read_text()
-    assert "## Training and inference speed" in text and "## Input pipeline" in text and "## Runner overhead" in text
-    ratio = 1000.0 / record["train_images_per_second"]
-    assert f"{ratio:.1f}x" in text and "+2.0" in text and "≤ 3" in text
+    probe = {"precision": "fp32", "bf16_speedup": 0.9, "speedups": {"vit": 1.3, "shiftvit": 0.9}, "margin": 1.15,
+             "step_seconds": {"vit": {"fp32": 0.13, "bf16": 0.1}, "shiftvit": {"fp32": 0.09, "bf16": 0.1}},
+             "rounds": 7, "round_steps": 5}
+    study = {"study": "demo", "seeds": [0, 1], "all_seeds": 5, "cells": 8, "workers": 2, "wall_seconds": 100.0,
+             "worker_seconds": 200.0, "fit_share": 0.8,
+             "seconds": {"fit": 160.0, "setup": 10.0, "bookkeeping": 2.0, "final": 4.0, "cost_probe": 20.0,
+                         "outside": 4.0}}
+    jax = {**record, "backend": "jax", "compiler": "XLA (jax.jit)", "first_step_seconds": 9.5,
+           "train_images_per_second": record["train_images_per_second"] / 2, "repeats": None}
+    suite = {"records": [record, jax], "pipelines": [pipeline], "overhead": overhead, "precision": probe,
+             "study": study, "amx": False, "backends_missing": ["torch"]}
+    text = write_suite(suite, tmp_path).read_text()
+    for section in ("## Targets", "## Training and inference speed", "## Backends", "## Precision auto",
+                    "## Where a study's time goes", "## Input pipeline", "## Runner overhead"):
+        assert section in text
+    assert "without AMX" in text and f"{1000.0 / record['train_images_per_second']:.1f}x" in text
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines() if line[:1] == "|"]
+    assert ["runner overhead over a bare `model.fit`", "+2.0 %", "≤ 3 %", "yes"] in rows
+    assert ["study time in `fit` (`demo`, 2 seeds)", "80.0 %", "≥ 85 %", "**no**"] in rows
+    assert ["precision auto never slower than fp32", "auto = fp32: 1.00x fp32", "≥ 1.00x", "yes"] in rows
+    assert ["cost probes", "20", "10.0"] in rows and "Choice: **fp32**" in text
+    jax_row = next(row for row in rows if row[3:5] == ["jax", "XLA (jax.jit)"])
+    assert jax_row[6:8] == ["0.50x", f"{record['inference_images_per_second']:.0f}"] and jax_row[9] == "9.5"
+    assert "torch: not installed here (pip install -e '.[torch]')" in text
+
+
+@pytest.mark.slow
+def test_the_bench_study_runs_the_first_seeds_and_reads_its_time_back(tmp_path):
+    from benchbench.bench.study import study_efficiency
+    from support.studies import study_toml
+
+    path = tmp_path / "small.toml"
+    path.write_text(study_toml("small", datasets=["synthetic"], models=["vit_tiny"], seeds=[3, 4], epochs=1,
+                               batch_size=32, image_size=16, overrides={"vit_tiny": {"model.depth": 1}},
+                               tracking="none"))
+    spent = study_efficiency(path, seeds=1, workers=1)
+    assert (spent["study"], spent["seeds"], spent["all_seeds"], spent["cells"]) == ("small", [3], 2, 1)
+    assert 0 < spent["fit_share"] < 1 and spent["command_seconds"] >= spent["wall_seconds"]

@@ -45,16 +45,22 @@ def cache_file() -> Path:
 def choice() -> dict:
     """This machine's probe result, from the cache or measured now (once per process)."""
     from benchbench import io
-    from benchbench.fresh_process import run_json
 
     path = cache_file()
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         pass
-    result = run_json("benchbench.run.precision_probe", what="the precision probe", timeout=TIMEOUT_SECONDS)
+    result = probe()
     io.write_json(path, result)
     return result
+
+
+def probe() -> dict:
+    """The probe (run/precision_probe.py) measured now, in a fresh process, not cached (`make bench` shows it)."""
+    from benchbench.fresh_process import run_json
+
+    return run_json("benchbench.run.precision_probe", what="the precision probe", timeout=TIMEOUT_SECONDS)
 
 
 def cache_dir() -> Path:

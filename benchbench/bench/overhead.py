@@ -1,0 +1,85 @@
+"""`benchbench run`'s training loop against a bare `model.fit` of the same compiled model on the same batches."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from benchbench.bench.speed import child
+
+
+def overhead_config():
+    """A small ShiftViT cell on digits (32 px, embed 48, 10 epochs of ~3 s), where per-epoch costs show."""
+    from benchbench.run.config import RunConfig
+
+    return RunConfig("shiftvit_t_light", "digits", epochs=10, image_size=32, model_args=(("embed_dim", 48),))
+
+
+def runner_overhead(config, repeats: int = 3) -> dict:
+    """What the runner, tracking and callbacks add to a bare `model.fit` of the same compiled model
+    (`run.build_training`) on the same batches: each side in `repeats` fresh processes, alternating.
+
+    The runner's time is its one fit call over all epochs (with the step timer and op determinism) plus its
+    per-epoch bookkeeping (checkpoints, best weights, state file, W&B offline logging); setup and the final
+    test evaluation and cost measurements are reported apart, since a bare script loads data and evaluates
+    too. W&B runs offline here (no network): online logging adds its upload thread."""
+    payload = config.resolved()
+    bare, runner = [], []
+    for _ in range(repeats):
+        bare.append(child("bare", payload))
+        runner.append(child("runner", payload))
+    bare_fit = statistics.median(r["fit"] for r in bare)
+    runner_fit = statistics.median(r["fit"] for r in runner)
+    bookkeeping = statistics.median(r["bookkeeping"] for r in runner)
+    return {"model": config.model, "dataset": config.dataset, "epochs": config.epochs,
+            "image_size": config.image_size, "batch_size": config.batch_size, "repeats": repeats,
+            "bare_fit_seconds": bare_fit, "runner_fit_seconds": runner_fit, "bookkeeping_seconds": bookkeeping,
+            "setup_seconds": statistics.median(r["setup"] for r in runner),
+            "final_seconds": statistics.median(r["final"] for r in runner),
+            "overhead": (runner_fit + bookkeeping) / bare_fit - 1, "fit_overhead": runner_fit / bare_fit - 1,
+            "bookkeeping_share": bookkeeping / bare_fit, "bare_runs": bare, "runner_runs": runner}
+
+
+def bare_fit(payload: dict) -> dict:
+    """A user's plain script: the runner's model, optimizer and batches, one `model.fit` over all epochs."""
+    import keras
+
+    from benchbench.data import get_dataset, resolve_data_dir
+    from benchbench.data.pipeline import eval_batches, train_batches
+    from benchbench.run.config import RunConfig
+    from benchbench.run.recipe import build_training
+
+    config = RunConfig.from_resolved(payload)
+    spec = get_dataset(config.dataset)
+    data_dir = resolve_data_dir(None)
+    image_size = config.image_size or spec.default_image_size
+    sizes = spec.split_sizes(config.val_size)
+    keras.utils.set_random_seed(config.seed)
+    train = spec.load("train", data_dir, config.val_size).cache()
+    val = eval_batches(spec.load("val", data_dir, config.val_size).cache(), image_size=image_size,
+                       batch_size=config.batch_size, num_classes=spec.num_classes)
+    batches = train_batches(train, sizes["train"], image_size=image_size, batch_size=config.batch_size,
+                            num_classes=spec.num_classes, seed=config.seed, epoch=0,
+                            augment=config.augment or spec.augment).repeat()
+    steps = sizes["train"] // config.batch_size
+    model, _ = build_training(config, spec, image_size, steps)
+    start = time.perf_counter()
+    model.fit(batches, epochs=config.epochs, steps_per_epoch=steps, validation_data=val, verbose=0)
+    return {"fit": time.perf_counter() - start}
+
+
+def runner_fit(payload: dict) -> dict:
+    import os
+    import tempfile
+
+    from benchbench.run.config import RunConfig
+    from benchbench.run.train import execute
+
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_SILENT", "true")
+    with tempfile.TemporaryDirectory() as out:
+        record = execute(RunConfig.from_resolved(payload), out_dir=out, verbose=0, tracking="wandb", job_type="bench",
+                         sync_hint=False)
+    return record["timing_seconds"]
+
+

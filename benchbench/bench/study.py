@@ -1,0 +1,42 @@
+"""Where a study's time goes: the demo's four models, recipe and workers, run as a study in a fresh process into
+a temporary folder, and its time.json (study/efficiency.py) read back. The share that matters is fit's: the
+workers' seconds in `model.fit` over the seconds they existed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchbench.study.efficiency import FILE
+
+STUDY = Path(__file__).resolve().parents[2] / "studies" / "demo.toml"
+
+
+def study_efficiency(study: Path = STUDY, seeds: int | None = 2, workers: int = 2) -> dict:
+    """Runs STUDY (its first `seeds` seeds; None: all) with `workers` local workers, W&B offline, and returns its
+    time account with the study's name, seeds and wall time. `make bench` runs two of the demo's five seeds to
+    stay within its time: a cost paid once per model (the cost probe) then weighs 2.5x as much per cell."""
+    text = Path(study).read_text()
+    name = re.search(r'^name\s*=\s*"([^"]+)"', text, re.M).group(1)
+    all_seeds = json.loads(re.search(r"^seeds\s*=\s*(\[[^\]]*\])", text, re.M).group(1))
+    kept = all_seeds[:seeds] if seeds else all_seeds
+    with tempfile.TemporaryDirectory(prefix="benchbench-bench-study-") as folder:
+        path = Path(folder) / Path(study).name
+        path.write_text(re.sub(r"^seeds\s*=.*$", f"seeds = {kept}", text, count=1, flags=re.M))
+        env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+        start = time.monotonic()
+        out = subprocess.run([sys.executable, "-m", "benchbench", "study", str(path), "--workers", str(workers),
+                              "--out", f"{folder}/results", "--report-dir", f"{folder}/reports"],
+                             capture_output=True, text=True, env=env, cwd=folder)
+        if out.returncode != 0:
+            last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
+            raise RuntimeError(f"the bench's study failed: {last}")
+        spent = json.loads((Path(folder) / "results" / name / FILE).read_text())
+    return {**spent, "study": name, "seeds": kept, "all_seeds": len(all_seeds),
+            "command_seconds": time.monotonic() - start}

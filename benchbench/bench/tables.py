@@ -1,0 +1,268 @@
+"""reports/bench/<host>.md: the suite's measurements as tables, each target stated next to what was measured."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from tabulate import tabulate
+
+from benchbench import io
+from benchbench.bench.suite import (
+    SUITE,
+    TARGET_BF16_SPEEDUP,
+    TARGET_FIT_SHARE,
+    TARGET_MFU,
+    TARGET_OVERHEAD,
+    TARGET_PIPELINE_RATIO,
+    TUTORIAL_MFU,
+)
+from benchbench.study.efficiency import PHASES
+
+
+def _table(rows: list, headers: list[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _targeted(record: dict) -> bool:
+    """Whether the record is one of the suite's fp32 configurations, for which the issue states targets."""
+    return record["precision"] == "fp32" and not record["jit"] and _backend(record) == "tensorflow" and any(
+        (c.model, c.image_size or record["reference_image_size"], c.batch_size, dict(c.model_args)) ==
+        (record["model"], record["image_size"], record["batch_size"], record.get("model_args") or {})
+        for c in SUITE if c.precision == "fp32")
+
+
+def _label(record: dict) -> str:
+    """`model`, with its options when it has any: the same model may be measured in two configurations."""
+    options = ", ".join(f"{k}={v}" for k, v in sorted((record.get("model_args") or {}).items()))
+    return f"`{record['model']}`" + (f" ({options})" if options else "")
+
+
+def _key(record: dict) -> tuple:
+    return record["model"], record["image_size"], record["batch_size"], _label(record)
+
+
+def _backend(record: dict) -> str:
+    return record.get("backend", "tensorflow")  # records written before backends were measured
+
+
+def pair_markdown(records: list[dict]) -> str:
+    """Each measured model next to its matched pair (models.matched_pair) measured at the same size, batch,
+    precision and shared options: the token mixer's cost alone."""
+    from benchbench.models import model_info
+
+    lines = []
+    for r in records:
+        other = model_info(r["model"]).matched
+        own = {k: v for k, v in (r.get("model_args") or {}).items() if k != "window_size"}  # attention's own option
+        match = next((o for o in records if o["model"] == other and (o["image_size"], o["batch_size"], o["precision"])
+                      == (r["image_size"], r["batch_size"], r["precision"]) and (o.get("model_args") or {}) == own),
+                     None)
+        if match:
+            lines.append(f"- {_label(r)} against its matched pair {_label(match)}, {r['image_size']} px, batch "
+                         f"{r['batch_size']}, {r['precision']}: {r['train_images_per_second']:.1f} against "
+                         f"{match['train_images_per_second']:.1f} train img/s (the pair "
+                         f"{match['train_images_per_second'] / r['train_images_per_second']:.2f}x as fast), "
+                         f"{r['gflops']:.3f} against {match['gflops']:.3f} GFLOPs/img, MFU "
+                         f"{100 * r['mfu']:.1f} against {100 * match['mfu']:.1f} %.")
+    return "\n".join(lines)
+
+
+def suite_markdown(records: list[dict]) -> str:
+    """The speed table: every configuration, fp32 MFU against the family targets, bf16 speed-ups."""
+    fp32 = {_key(r): r for r in records if r["precision"] == "fp32"}
+    rows = []
+    for r in records:
+        key = _key(r)
+        target = TARGET_MFU.get(r["family"]) if _targeted(r) else None
+        # The tutorial figures are for the tutorial configurations: fp32 at the model's reference size.
+        tutorial = TUTORIAL_MFU.get(r["model"]) if target and r["image_size"] == r["reference_image_size"] else None
+        speedup = r["train_images_per_second"] / fp32[key]["train_images_per_second"] if (
+            r["precision"] != "fp32" and key in fp32) else None
+        runs = r.get("repeats")
+        spread = (f" ({min(x['train_images_per_second'] for x in runs):.0f}–"
+                  f"{max(x['train_images_per_second'] for x in runs):.0f})") if runs else ""
+        precision = r["precision"] + (" +XLA" if r["jit"] else "")
+        rows.append([_label(r), r["image_size"], r["batch_size"], precision,
+                     f"{r['gflops']:.3f}", f"{r['train_images_per_second']:.1f}{spread}",
+                     f"{1000 * r['train_step_seconds']:.0f}",
+                     f"{r['inference_images_per_second']:.0f}", f"{r['latency_ms']:.1f}", f"{r['peak_memory_mb']:.0f}",
+                     f"{r['peak_gflops']:.0f}", f"{100 * r['mfu']:.1f}",
+                     f"≥ {100 * target:.0f}" if target else "–", f"{100 * tutorial:.1f}" if tutorial else "–",
+                     f"{speedup:.2f}x (target ≥ {TARGET_BF16_SPEEDUP}x)" if speedup else "–"])
+    headers = ["model", "px", "batch", "precision", "GFLOPs/img", "train img/s (range)", "step (ms)", "infer img/s",
+               "latency (ms)", "peak mem (MB)", "peak GFLOP/s", "MFU %", "target MFU %", "tutorial MFU %",
+               "speed-up vs fp32"]
+    return _table(rows, headers)
+
+
+def record_markdown(record: dict) -> str:
+    """One configuration's row of the speed table, and its op-type profile when it was profiled."""
+    text = suite_markdown([record])
+    if record["profile"]:
+        text += "\n\nTraining step by op type (TF profiler; shares of op time):\n\n" + tabulate(
+            [[p["op"], f"{p['ms_per_step']:.1f}", f"{100 * p['share']:.1f}"] for p in record["profile"]],
+            headers=["op", "ms / step", "share %"], tablefmt="github", disable_numparse=True)
+    return text
+
+
+def pipeline_markdown(pipelines: list[dict], records: list[dict]) -> str:
+    rows = []
+    for p in pipelines:
+        ratio = _pipeline_ratio(p, records)
+        fastest = p["images_per_second"] / ratio if ratio else None
+        rows.append([p["dataset"], p["image_size"], p["batch_size"], p["augment"],
+                     "x".join(map(str, p["stand_in_size"])), f"{p['images_per_second']:.0f}", f"`{p['model']}`",
+                     f"{fastest:.1f}" if fastest else "–", f"{ratio:.1f}x" if ratio else "–",
+                     f"≥ {TARGET_PIPELINE_RATIO:.0f}x"])
+    headers = ["dataset", "px", "batch", "augment", "stand-in image", "pipeline img/s", "model it feeds",
+               "model train img/s (fastest precision)", "ratio", "target"]
+    return _table(rows, headers)
+
+
+def overhead_markdown(o: dict) -> str:
+    row = [f"`{o['model']}` on {o['dataset']}, {o['epochs']} epochs", f"{o['bare_fit_seconds']:.1f}",
+           f"{o['runner_fit_seconds']:.1f}", f"{o['bookkeeping_seconds']:.2f}", f"{100 * o['fit_overhead']:+.1f}",
+           f"{100 * o['bookkeeping_share']:.1f}", f"{100 * o['overhead']:+.1f}", f"≤ {100 * TARGET_OVERHEAD:.0f}",
+           f"{o['setup_seconds']:.1f} / {o['final_seconds']:.1f}"]
+    headers = ["run", "bare fit (s)", "runner fits (s)", "bookkeeping (s)", "fit overhead %", "bookkeeping %",
+               "total overhead %", "target %", "setup / final (s)"]
+    return _table([row], headers)
+
+
+
+
+def backends_markdown(records: list[dict], missing: list[str]) -> str:
+    """The reference configurations on every backend against TensorFlow's: training and inference speed, and the
+    first training step (trace and compile) apart."""
+    tensorflow = {_key(r): r for r in records if _backend(r) == "tensorflow" and r["precision"] == "fp32"}
+    rows = []
+    for r in sorted((r for r in records if r["precision"] == "fp32" and _key(r) in tensorflow
+                     and any(_key(o) == _key(r) and _backend(o) != "tensorflow" for o in records)),
+                    key=lambda r: (_key(r), _backend(r) != "tensorflow", _backend(r))):
+        base = tensorflow[_key(r)]
+        rows.append([_label(r), r["image_size"], r["batch_size"], _backend(r), r.get("compiler", "–"),
+                     f"{r['train_images_per_second']:.1f}{_spread(r)}",
+                     f"{r['train_images_per_second'] / base['train_images_per_second']:.2f}x",
+                     f"{r['inference_images_per_second']:.0f}",
+                     f"{r['inference_images_per_second'] / base['inference_images_per_second']:.2f}x",
+                     f"{r['first_step_seconds']:.1f}" if r.get("first_step_seconds") else "–",
+                     f"{r['peak_memory_mb']:.0f}", f"{100 * r['mfu']:.1f}"])
+    note = "".join(f"\n\n{b}: not installed here (pip install -e '.[{b}]'), not measured." for b in missing)
+    return _table(rows, ["model", "px", "batch", "backend", "compiled as", "train img/s (range)", "vs TF",
+                         "infer img/s", "vs TF", "first step (s)", "peak mem (MB)", "MFU %"]) + note
+
+
+def _spread(r: dict) -> str:
+    runs = r.get("repeats")
+    return (f" ({min(x['train_images_per_second'] for x in runs):.0f}–"
+            f"{max(x['train_images_per_second'] for x in runs):.0f})") if runs else ""
+
+
+def precision_markdown(probe: dict) -> str:
+    """What precision = "auto" measured and chose on this machine."""
+    rows = [[name, f"{seconds['fp32'] * 1000:.0f}", f"{seconds['bf16'] * 1000:.0f}", f"{probe['speedups'][name]:.2f}x"]
+            for name, seconds in probe["step_seconds"].items()]
+    return (_table(rows, ["probe model", "fp32 step (ms)", "bf16 step (ms)", "bf16 speed-up"]) +
+            f"\n\nChoice: **{probe['precision']}** (bf16 only if every probe model is at least "
+            f"{probe['margin']:.2f}x faster in bf16; {probe['rounds']} alternating rounds of {probe['round_steps']} "
+            "steps, median of the rounds' ratios).")
+
+
+def study_markdown(study: dict) -> str:
+    """Where a study's time went, per phase, as shares of its workers' time."""
+    names = {**PHASES, "outside": "outside cells (start-up, storage, waiting for the last cells)"}
+    rows = [[names[phase], f"{seconds:.0f}", f"{100 * seconds / study['worker_seconds']:.1f}"]
+            for phase, seconds in sorted(study["seconds"].items(), key=lambda item: -item[1])]
+    return (f"`{study['study']}` at {len(study['seeds'])} of its {study['all_seeds']} seeds, {study['cells']} cells, "
+            f"{study['workers']} workers: {study['wall_seconds'] / 60:.1f} min of wall time.\n\n" +
+            _table(rows, ["phase", "worker seconds", "share %"]))
+
+
+def targets_markdown(suite: dict) -> str:
+    """Every target next to what was measured, and whether it is met."""
+    rows = [[what, measured, target, "yes" if met else ("–" if met is None else "**no**")]
+            for what, measured, target, met in _targets(suite)]
+    return _table(rows, ["target", "measured", "target", "met"])
+
+
+def _targets(suite: dict) -> list[tuple]:
+    records = suite["records"]
+    rows = [(f"fp32 training MFU, {_label(r)} {r['image_size']} px", f"{100 * r['mfu']:.1f} %",
+             f"≥ {100 * TARGET_MFU[r['family']]:.0f} %", r["mfu"] >= TARGET_MFU[r["family"]])
+            for r in records if _targeted(r) and r["family"] in TARGET_MFU]
+    fp32 = {_key(r): r for r in records if r["precision"] == "fp32" and _backend(r) == "tensorflow"}
+    for r in records:
+        if r["precision"] == "bf16" and _key(r) in fp32 and r["model"] in TUTORIAL_MFU:
+            speedup = r["train_images_per_second"] / fp32[_key(r)]["train_images_per_second"]
+            rows.append((f"bf16 speed-up on AMX, {_label(r)}", f"{speedup:.2f}x", f"≥ {TARGET_BF16_SPEEDUP}x",
+                         speedup >= TARGET_BF16_SPEEDUP if suite["amx"] else None))
+    probe = suite["precision"]
+    auto = 1.0 if probe["precision"] == "fp32" else probe["bf16_speedup"]
+    rows.append(("precision auto never slower than fp32", f"auto = {probe['precision']}: {auto:.2f}x fp32",
+                 "≥ 1.00x", auto >= 1.0))
+    o = suite["overhead"]
+    rows.append(("runner overhead over a bare `model.fit`", f"{100 * o['overhead']:+.1f} %",
+                 f"≤ {100 * TARGET_OVERHEAD:.0f} %", o["overhead"] <= TARGET_OVERHEAD))
+    study = suite["study"]
+    rows.append((f"study time in `fit` (`{study['study']}`, {len(study['seeds'])} seeds)",
+                 f"{100 * study['fit_share']:.1f} %", f"≥ {100 * TARGET_FIT_SHARE:.0f} %",
+                 study["fit_share"] >= TARGET_FIT_SHARE))
+    worst = min(suite["pipelines"], key=lambda p: _pipeline_ratio(p, records) or float("inf"))
+    ratio = _pipeline_ratio(worst, records)
+    rows.append(("input pipeline over the model it feeds (slowest)", f"{ratio:.1f}x ({worst['dataset']})",
+                 f"≥ {TARGET_PIPELINE_RATIO:.0f}x", ratio >= TARGET_PIPELINE_RATIO))
+    return rows
+
+
+def _pipeline_ratio(p: dict, records: list[dict]) -> float | None:
+    fastest = max((r["train_images_per_second"] for r in records if r["model"] == p["model"]
+                   and _backend(r) == "tensorflow"), default=None)
+    return p["images_per_second"] / fastest if fastest else None
+
+
+def write_suite(suite: dict, folder) -> Path:
+    """reports/bench/<host>.md: the suite's tables under an environment stamp, and <host>.json with every
+    figure, both written atomically."""
+    records = suite["records"]
+    tensorflow = [r for r in records if _backend(r) == "tensorflow"]
+    env = tensorflow[0]["environment"]
+    path = Path(folder) / f"{records[0]['host']}.md"
+    repeats = len(records[0].get("repeats") or [None])
+    pairs = pair_markdown(tensorflow)
+    sections = [
+        f"# benchbench bench: {records[0]['host']}\n\n{env.get('device')}, {env.get('cpu_count')} CPUs, "
+        f"{'with' if suite['amx'] else 'without'} AMX (`amx_bf16` in /proc/cpuinfo); keras {env.get('keras')}, "
+        f"tensorflow {env.get('tensorflow')}; git {str(env.get('git_commit'))[:10]}; "
+        f"{datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}. Written by `make bench`.",
+        "## Targets\n\nIssues 7 and 20. The bf16 target applies on CPUs with AMX (and GPUs); without AMX, "
+        "precision auto must simply never be slower than fp32.\n\n" + targets_markdown(suite),
+        "## Training and inference speed (TensorFlow)\n\n"
+        f"Each configuration measured in {repeats} fresh process(es); the row is the median one, the range is over "
+        "the processes. Training: median step time inside one `fit` on in-memory random images after 3 warm-up "
+        "steps; MFU = 3 x forward FLOPs x train img/s / peak, the peak being the best 2048^2 / 4096^2 matmul of the "
+        "same precision measured in the same process. Inference: forward passes chained in one compiled loop (no "
+        "Python dispatch per pass), batch-1 latency and throughput at the batch size.\n\n"
+        + suite_markdown(tensorflow) + (f"\n\n{pairs}" if pairs else ""),
+        "## Backends\n\nThe reference configurations in fp32 on each Keras backend, each in its own fresh processes "
+        "(the same model code, the same random batches through the same `fit`); the first step, which traces and "
+        "compiles, is apart from the median step. MFU uses the FLOPs counted on the TensorFlow graph and the peak "
+        "matmul measured by the same backend.\n\n" + backends_markdown(records, suite["backends_missing"]),
+        "## Precision auto\n\nThe probe `precision = \"auto\"` runs once per machine (cached), measured again "
+        "here: a small ViT and a small ShiftViT, training steps in fp32 and bf16.\n\n"
+        + precision_markdown(suite["precision"]),
+        "## Where a study's time goes\n\nThe demo's models, recipe and two workers run as a study (W&B offline), "
+        "its cells' phases summed from their records: a cost paid once per model, the cost probe, weighs 2.5x as "
+        "much per cell at 2 seeds as at the demo's 5.\n\n" + study_markdown(suite["study"]),
+        "## Input pipeline\n\nSteady-state images per second of the training pipeline (shuffle, the data set's "
+        "augmentation, one-hot, batch, prefetch) from the in-memory cache a run reads after its first epoch, on "
+        "random images of the data set's native size, against the training speed of the model it feeds.\n\n"
+        + pipeline_markdown(suite["pipelines"], tensorflow),
+        "## Runner overhead\n\n`benchbench run`'s training loop against a bare `model.fit` of the same compiled "
+        f"model on the same batches, each in {suite['overhead']['repeats']} fresh processes (medians). Runner = its "
+        "fit call (all epochs, step timer, op determinism) + per-epoch bookkeeping (checkpoints, best weights, state "
+        "file, W&B offline). Setup (data, model) and the final test pass are listed apart: a bare script has its "
+        "own.\n\n" + overhead_markdown(suite["overhead"])]
+    io.write_text(path, "\n\n".join(sections) + "\n")
+    io.write_json(path.with_suffix(".json"), suite)  # every figure, for scripts
+    return path
