@@ -23,6 +23,7 @@ SUITE_REPEATS = 3  # fresh processes per configuration: one process's figure swi
 OTHER_BACKENDS = ("jax", "torch")
 BACKEND_SUITE = [BenchConfig(model, batch_size=batch, steps=steps, backend=backend)
                  for backend in OTHER_BACKENDS for model, batch, steps in REFERENCE]
+BACKEND_REPEATS = 1  # fresh processes each: make bench's 20 minutes do not hold 3 (JAX compiles for 15-60 s)
 # The input pipelines feeding the tutorial configurations: (dataset, image size, batch size, model).
 SUITE_PIPELINES = [("cifar100", 32, 64, "vit_keras"), ("cifar10", 48, 64, "shiftvit_keras"),
                    ("tf_flowers", 256, 16, "mobilevit_xxs")]
@@ -51,7 +52,7 @@ def run_suite(repeats: int = SUITE_REPEATS, progress=print) -> dict:
 
     records = []
     for config in SUITE + [c for c in BACKEND_SUITE if installed(c.backend)]:
-        records.append(bench_repeated(config, repeats))
+        records.append(bench_repeated(config, repeats if config.backend == "tensorflow" else BACKEND_REPEATS))
         progress(f"{config.model} {records[-1]['image_size']} px {config.precision} on {config.backend}: "
                  f"{records[-1]['train_images_per_second']:.1f} img/s, MFU {100 * records[-1]['mfu']:.1f}%")
     pipelines = []

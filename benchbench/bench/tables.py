@@ -244,8 +244,9 @@ def write_suite(suite: dict, folder) -> Path:
         "same precision measured in the same process. Inference: forward passes chained in one compiled loop (no "
         "Python dispatch per pass), batch-1 latency and throughput at the batch size.\n\n"
         + suite_markdown(tensorflow) + (f"\n\n{pairs}" if pairs else ""),
-        "## Backends\n\nThe reference configurations in fp32 on each Keras backend, each in its own fresh processes "
-        "(the same model code, the same random batches through the same `fit`); the first step, which traces and "
+        "## Backends\n\nThe reference configurations in fp32 on each Keras backend, in fresh processes (JAX and "
+        "torch: one each, so a figure may be off by the 20 % one process swings; TensorFlow: the median row above), "
+        "the same model code and the same random batches through the same `fit`; the first step, which traces and "
         "compiles, is apart from the median step. MFU uses the FLOPs counted on the TensorFlow graph and the peak "
         "matmul measured by the same backend.\n\n" + backends_markdown(records, suite["backends_missing"]),
         "## Precision auto\n\nThe probe `precision = \"auto\"` runs once per machine (cached), measured again "
