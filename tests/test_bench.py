@@ -145,7 +145,7 @@ def test_suite_file_states_every_target_and_the_backend_table(record, tmp_path):
     jax = {**record, "backend": "jax", "compiler": "XLA (jax.jit)", "first_step_seconds": 9.5,
            "train_images_per_second": record["train_images_per_second"] / 2, "repeats": None}
     suite = {"records": [record, jax], "pipelines": [pipeline], "overhead": overhead, "precision": probe,
-             "study": study, "amx": False, "backends_missing": ["torch"]}
+             "study": study, "amx": False, "backends_missing": ["torch"], "seconds": 1500.0}
     text = write_suite(suite, tmp_path).read_text()
     for section in ("## Targets", "## Training and inference speed", "## Backends", "## Precision auto",
                     "## Where a study's time goes", "## Input pipeline", "## Runner overhead"):
@@ -155,6 +155,9 @@ def test_suite_file_states_every_target_and_the_backend_table(record, tmp_path):
     assert ["runner overhead over a bare `model.fit`", "+2.0 %", "≤ 3 %", "yes"] in rows
     assert ["study time in `fit` (`demo`, 2 seeds)", "80.0 %", "≥ 85 %", "**no**"] in rows
     assert ["precision auto never slower than fp32", "auto = fp32: 1.00x fp32", "≥ 1.00x", "yes"] in rows
+    assert ["`make bench` wall time on this machine", "25.0 min", "≤ 20 min", "**no**"] in rows
+    assert ["bf16 training speed-up over fp32 on AMX (reference configurations)", "not measured: no AMX here",
+            "≥ 1.8x", "–"] in rows
     assert ["cost probes", "20", "10.0"] in rows and "Choice: **fp32**" in text
     jax_row = next(row for row in rows if row[3:5] == ["jax", "XLA (jax.jit)"])
     assert jax_row[6:8] == ["0.50x", f"{record['inference_images_per_second']:.0f}"] and jax_row[9] == "9.5"
