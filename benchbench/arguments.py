@@ -104,6 +104,11 @@ def add_worker(sub) -> argparse.ArgumentParser:
     shared(worker, "--storage", "--data-dir", "--quiet")
     worker.add_argument("--runs-dir", help="where the runs go (default: the study's results folder/runs, as "
                         "`benchbench study` named it: shared between machines, so a re-queued cell resumes)")
+    worker.add_argument("--fresh-per-configuration", action="store_true",
+                        help="when the study measures costs in fresh processes, run each model configuration's first "
+                        "cell in a fresh process (this worker starts again) that measures them, instead of a separate "
+                        "probe process (what --workers N starts)")
+    worker.add_argument("--claimed", type=int, help=argparse.SUPPRESS)  # the cell a restarted worker takes over
     return worker
 
 

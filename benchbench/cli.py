@@ -100,7 +100,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not url:
         raise UsageError(f"worker needs the study's storage: --storage URL (or ${STORAGE_ENV})")
     join_and_work(url, args.study, runs_dir=args.runs_dir, data_dir=args.data_dir, quiet=args.quiet,
-                  echo=console.echo)
+                  echo=console.echo, fresh=args.fresh_per_configuration, claimed=args.claimed)
     return 0
 
 

@@ -110,6 +110,20 @@ def cached(config: RunConfig, folder: Path, sharing: Callable[[], int] = lambda:
     return costs
 
 
+def from_run(config: RunConfig, record: dict, folder: Path, host_workers: int) -> dict:
+    """Writes FOLDER/<key>.json from the record of the configuration's first cell, run in a fresh process (a
+    study's local workers start one for it: study/workers.py), which measured what the probe would: its peak
+    memory is the whole run's (the probe's is 13 training steps'), its step time the median inside `fit`."""
+    costs = {"key": key(config), "model": config.model, "image_size": record["resolved"]["image_size"],
+             "batch_size": config.batch_size, "precision": record["resolved"]["precision"],
+             **{name: record[name] for name in ("params", "gflops", "inference_latency_ms",
+                                                "inference_images_per_second", "peak_memory_mb", "memory_kind")},
+             "train_step_seconds": record["train_step_seconds_median"], "environment": record["environment"],
+             "measured_in": "the configuration's first cell, in a fresh process", "host_workers": host_workers}
+    io.write_json(Path(folder) / f"{costs['key']}.json", costs)
+    return costs
+
+
 def read_all(folder: Path) -> dict[str, dict]:
     """Key -> costs, for every readable costs file in FOLDER (a report reads them; none is fine)."""
     found = {}

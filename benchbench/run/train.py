@@ -46,6 +46,7 @@ class Options:
     evaluate_test: bool = True
     distribute: str = "auto"
     costs: dict | None = None
+    measure_costs: bool = False
 
 
 def execute(config: RunConfig, **options: Any) -> dict:
@@ -291,7 +292,7 @@ def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Chec
         "params": count_params(model),
         "train_images_per_second": config.batch_size / step if step else None,
         "train_step_seconds_median": step,
-        **_model_costs(config, model, run.image_size, opts.costs),
+        **_model_costs(config, model, run.image_size, opts.costs, opts.measure_costs),
         **peak_memory(),
         "wall_seconds": checkpoint.wall_seconds(),
         "timing_seconds": {**checkpoint.timing, "final": time.time() - final_start},
@@ -320,9 +321,11 @@ def _test_outcome(model, run: _Prepared, config: RunConfig) -> dict:
 _flops_by_key: dict[str, float] = {}  # a model configuration's GFLOPs, counted once per process (seeds share it)
 
 
-def _model_costs(config: RunConfig, model, image_size: int, probed: dict | None) -> dict:
+def _model_costs(config: RunConfig, model, image_size: int, probed: dict | None, thorough: bool = False) -> dict:
     """The model's FLOPs and inference speed: from the study's fresh-process probe when it ran one (what the
-    leaderboard shows anyway), else counted here (FLOPs once per configuration) and timed quickly (3 x 20 ms)."""
+    leaderboard shows anyway), else counted here (FLOPs once per configuration) and timed quickly (3 x 20 ms),
+    or as the probe times them when `thorough` (this run is its configuration's first, in a fresh process, and
+    measures the costs for the study: run/costs.py's from_run)."""
     from benchbench.measure import forward_flops, inference_speed
     from benchbench.run import costs
 
@@ -332,6 +335,9 @@ def _model_costs(config: RunConfig, model, image_size: int, probed: dict | None)
     key = costs.key(config)
     if key not in _flops_by_key:
         _flops_by_key[key] = forward_flops(model, image_size) / 1e9
+    if thorough:
+        return {"gflops": _flops_by_key[key], "costs_source": "fresh process",
+                **inference_speed(model, image_size, config.batch_size)}
     return {"gflops": _flops_by_key[key], "costs_source": "in run",
             **inference_speed(model, image_size, config.batch_size, target_seconds=0.02, repeats=3)}
 

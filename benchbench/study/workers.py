@@ -24,9 +24,12 @@ ALONE_SECONDS = 2.0  # of those, how long workers that got the signal themselves
 
 
 def join_and_work(url: str, name: str, *, runs_dir: Path | None, data_dir: str | None, quiet: bool = False,
-                  echo: Callable[[str], None] = print) -> int:
+                  echo: Callable[[str], None] = print, fresh: bool = False, claimed: int | None = None) -> int:
     """`benchbench worker NAME`: joins study NAME on the storage and works until no cell is left. Its runs go
-    under `runs_dir`, by default the study's results folder as its creator named it (shared on a cluster)."""
+    under `runs_dir`, by default the study's results folder as its creator named it (shared on a cluster).
+    `fresh`: a model configuration whose costs are not measured yet gets its first cell run in a fresh process
+    (this one, started again: `restart`), which measures them (`benchbench worker --fresh-per-configuration`,
+    what `--workers N` starts); `claimed`: the cell the process before it had claimed (`--claimed`)."""
     queue = Queue.join(url, name)
     runs_dir = Path(runs_dir or Path(queue.settings.results) / "runs")
     try:  # before any cell is claimed: every cell would fail the same way
@@ -34,22 +37,47 @@ def join_and_work(url: str, name: str, *, runs_dir: Path | None, data_dir: str |
     except OSError as error:
         raise RuntimeError(f"worker {name}: cannot create the runs folder {runs_dir} ({error.strerror or error}); "
                            "is the study's results folder shared with this machine? --runs-dir names another") from None
-    echo(f"worker   {name}: {len(queue.keys)} cells; runs in {runs_dir}")
+    if claimed is None:
+        echo(f"worker   {name}: {len(queue.keys)} cells; runs in {runs_dir}")
     return work(queue, runs_dir=runs_dir, data_dir=data_dir, tracking=queue.settings.tracking, quiet=quiet, echo=echo,
-                status=console.status if console.live() else None)
+                status=console.status if console.live() else None,
+                restart=(lambda trial_id: restart(queue, trial_id)) if fresh else None, claimed=claimed)
+
+
+def restart(queue: Queue, trial_id: int):
+    """Replaces this worker process with a fresh one (same PID, pipes and environment) that takes claimed cell
+    `trial_id` over: the cell's configuration has no measured costs yet, and a process that ran other cells
+    would measure them with its own history (its memory peak keeps what earlier cells freed). The heartbeat is
+    recorded first: the new process beats again once it has imported Keras, well within the grace period."""
+    queue.storage.record_heartbeat(trial_id)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = list(sys.argv[1:])
+    if "--claimed" in argv:
+        del argv[argv.index("--claimed"):argv.index("--claimed") + 2]
+    os.execv(sys.executable, [sys.executable, "-m", "benchbench", *argv, "--claimed", str(trial_id)])
 
 
 def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, poll_seconds: float = 2.0,
-         quiet: bool = False, echo: Callable[[str], None] = print, status: Callable[[str], None] | None = None) -> int:
+         quiet: bool = False, echo: Callable[[str], None] = print, status: Callable[[str], None] | None = None,
+         restart: Callable[[int], None] | None = None, claimed: int | None = None) -> int:
     """Claims and runs cells until none is queued or running; returns how many this worker finished. Each
     finished cell prints one line with the study's progress; `quiet` drops the lines of cells starting and of
     epochs (the lines are plain: a SLURM log or CI reads them as a terminal does). `status`, on a terminal,
-    shows the study's progress and the cell's epoch in one line redrawn in place (console.status)."""
+    shows the study's progress and the cell's epoch in one line redrawn in place (console.status). With
+    `restart` (see join_and_work), a cell whose configuration's costs are not measured yet is run by a fresh
+    process, which measures them: this one if it has run no cell yet, else `restart(trial_id)` replaces it."""
     say = (lambda line: None) if quiet else echo
-    finished = 0
-    while (claimed := _next_cell(queue, poll_seconds)) is not None:
-        trial_id, trial = claimed
+    finished, ran, handed = 0, 0, _handed_over(queue, claimed)
+    while (cell := handed or _next_cell(queue, poll_seconds)) is not None:
+        handed = None
+        trial_id, trial = cell
         config = RunConfig.from_resolved(trial.user_attrs["config"])
+        measure = bool(restart) and _costs_missing(queue, runs_dir, config)
+        if measure and ran:
+            say(f"fresh    {config.model}: its first cell runs in a fresh worker process, which measures its costs")
+            restart(trial_id)  # does not return
+        ran += 1
         label = f"{config.model} {config.dataset} seed {config.seed}"
         epoch = committed_epoch(runs_dir / config.run_name())
         resumed = f", resuming after epoch {epoch}" if epoch else ""
@@ -59,7 +87,7 @@ def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, p
             show(epoch)
         sharing = queue.running_on_this_host()
         record = _run_cell(queue, trial_id, config, label, runs_dir=runs_dir, data_dir=data_dir, tracking=tracking,
-                           echo=echo, say=say, show=show)
+                           echo=echo, say=say, show=show, measure_costs=measure)
         if record is None:
             continue
         # How many cells shared this machine while it trained (at its start or end): its training speed's context.
@@ -122,6 +150,24 @@ def _probe_costs(config: RunConfig, folder: Path, echo: Callable[[str], None],
         return None
 
 
+def _handed_over(queue: Queue, trial_id: int | None):
+    """(trial id, trial) of the cell a restarted worker's previous process had claimed, if it is still running."""
+    from optuna.trial import TrialState
+
+    if trial_id is None:
+        return None
+    trial = queue.storage.get_trial(trial_id)
+    return (trial_id, trial) if trial.state == TrialState.RUNNING else None
+
+
+def _costs_missing(queue: Queue, runs_dir: Path, config: RunConfig) -> bool:
+    """Whether the study measures costs in fresh processes and this configuration's are not measured yet."""
+    from benchbench.run import costs
+
+    return queue.settings.costs == "fresh_process" and not (runs_dir.parent / "costs" / f"{costs.key(config)}.json"
+                                                             ).exists()
+
+
 def _next_cell(queue: Queue, poll_seconds: float):
     """The next claimed (trial id, trial), or None once no cell is queued or running. While other workers train
     the last cells it waits, in case one of them dies and its cell is re-queued."""
@@ -144,7 +190,7 @@ def _next_cell(queue: Queue, poll_seconds: float):
 
 def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, runs_dir: Path, data_dir: str | None,
               tracking: str, echo: Callable[[str], None], say: Callable[[str], None],
-              show: Callable[[int], None] | None) -> dict | None:
+              show: Callable[[int], None] | None, measure_costs: bool = False) -> dict | None:
     def on_epoch(logs: dict) -> None:
         queue.record_epoch(trial_id, logs["epoch"])
         say(f"         {label}  epoch {logs['epoch']}/{config.epochs}  loss {logs['loss']:.3f}  "
@@ -154,13 +200,18 @@ def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, run
 
     with heartbeat(queue.storage, trial_id):  # the probe too: it takes a while, and the cell is claimed
         try:
-            probed, started = None, time.monotonic()
-            if queue.settings.costs == "fresh_process":
+            probed, started, sharing = None, time.monotonic(), queue.running_on_this_host()
+            if queue.settings.costs == "fresh_process" and not measure_costs:
                 probed = _probe_costs(config, runs_dir.parent / "costs", echo, queue.running_on_this_host)
             probe_seconds = time.monotonic() - started  # ~0 when another cell of its configuration probed already
             record = execute(config, out_dir=str(runs_dir), data_dir=data_dir, resume=True, verbose=0,
                              tracking=tracking, group=queue.name, job_type=queue.settings.job_type,
-                             protocol=queue.settings.protocol, on_epoch=on_epoch, sync_hint=False, costs=probed)
+                             protocol=queue.settings.protocol, on_epoch=on_epoch, sync_hint=False, costs=probed,
+                             measure_costs=measure_costs)
+            if measure_costs and record.get("costs_source") == "fresh process":  # not a finished run read back
+                from benchbench.run import costs
+
+                costs.from_run(config, record, runs_dir.parent / "costs", max(sharing, queue.running_on_this_host()))
             return {**record, "timing_seconds": {**record["timing_seconds"], "cost_probe": probe_seconds}}
         except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM (scancel), submitit's preemption exit
             with console.signals_held():  # a second signal (SLURM's SIGTERM after its warning) must wait
@@ -192,9 +243,10 @@ def spawn_workers(argv: list[str], workers: int, storage_url: str, piped: bool =
 
 
 def worker_argv(name: str, runs_dir: Path, data_dir: str | None, quiet: bool = False) -> list[str]:
-    """The `benchbench worker` command line that joins study NAME (the storage URL goes in the environment)."""
+    """The `benchbench worker` command line that joins study NAME (the storage URL goes in the environment); its
+    configurations' first cells run in fresh processes (join_and_work's `fresh`)."""
     return ["worker", name, "--runs-dir", str(runs_dir), *(["--data-dir", data_dir] if data_dir else []),
-            *(["--quiet"] if quiet else [])]
+            *(["--quiet"] if quiet else []), "--fresh-per-configuration"]
 
 
 def without_storage(argv: list[str]) -> list[str]:

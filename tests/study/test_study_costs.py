@@ -13,6 +13,7 @@ from benchbench import cli
 from benchbench.measure import peak_memory
 from benchbench.run import costs
 from benchbench.run.config import RunConfig
+from support.cli import run_cli
 from support.studies import write_study
 
 ONE_BLOCK = {"model.depth": 1, "model.patch_size": 8}
@@ -50,6 +51,33 @@ def test_seeds_share_one_fresh_process_probe_that_the_leaderboard_shows(tmp_path
     (row,) = [line for line in markdown.splitlines() if line.startswith("|") and "`vit_tiny`" in line]
     assert "†" not in row  # † marks a cost measured inside the worker
     del ballast
+
+
+@pytest.mark.slow
+def test_local_workers_measure_each_configuration_in_its_first_cell_run_by_a_fresh_process(tmp_path):
+    """With --workers 2, no probe process: a configuration's first cell runs in a fresh worker process (a worker
+    that ran another cell starts again, keeping its claim) and its record becomes the costs file."""
+    study = write_study(tmp_path, "fresh", datasets=["synthetic"], models=["vit_tiny", "shiftvit_t_light"],
+                        seeds=[0, 1], epochs=1, batch_size=32, image_size=32, tracking="none", costs="fresh_process",
+                        overrides={"vit_tiny": ONE_BLOCK,
+                                   "shiftvit_t_light": {"model.embed_dim": 24, "model.depths": [1, 1]}})
+    result = run_cli("study", str(study), "--workers", "2", "--out", str(tmp_path / "results"),
+                     "--report-dir", str(tmp_path / "reports"))
+    assert result.returncode == 0, result.stderr
+    results = tmp_path / "results" / "fresh"
+    measured = {path.stem: json.loads(path.read_text()) for path in (results / "costs").glob("*.json")}
+    assert len(measured) == 2 and all(c["measured_in"].startswith("the configuration's first cell")
+                                      for c in measured.values())
+    # Each worker ran a vit_tiny cell first; neither process had ShiftViT's costs: both started again for it.
+    assert result.stdout.count("fresh    shiftvit_t_light: its first cell runs in a fresh worker process") >= 1
+    records = [json.loads(line) for line in (results / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 4 and all(r["timing_seconds"]["cost_probe"] < 0.5 for r in records)
+    assert {r["costs_source"] for r in records} == {"fresh process"}
+    for record in records:  # every cell's costs are its configuration's measured ones
+        cost = measured[costs.key(RunConfig.from_resolved(record["config"]))]
+        assert record["gflops"] == pytest.approx(cost["gflops"]) and cost["peak_memory_mb"] > 0
+    board = pd.read_csv(tmp_path / "reports" / "fresh" / "leaderboard.csv")
+    assert set(board["costs_source"]) == {"fresh process"}
 
 
 def test_the_costs_key_ignores_what_cannot_change_the_costs():

@@ -111,8 +111,8 @@ def test_the_study_says_where_its_time_went_and_its_fixed_costs_per_cell_stay_sm
     """study/efficiency.py's account, printed and written to time.json. The guard: what a cell costs outside
     `fit` (set-up, epoch bookkeeping, the test pass and record). Measured on this study (AMD EPYC, 2 cores, no
     AMX): 1.4 s per cell, after one padded predict pass replaced evaluate + predict and the probe's costs
-    replaced the run's own FLOP count and inference timing (2.0 s before); the bound leaves room for a loaded
-    machine."""
+    replaced the run's own FLOP count and inference timing (2.0 s before); 1.6 s idle at 48c2aa7; the bound
+    leaves room for a loaded machine (over 3 s once, beside the suite's other two-worker studies)."""
     directory, _, stdout = reference
     spent = json.loads((directory / "out" / "tiny" / "time.json").read_text())
     assert spent["cells"] == 4 and spent["workers"] == 1
@@ -120,7 +120,7 @@ def test_the_study_says_where_its_time_went_and_its_fixed_costs_per_cell_stay_sm
     assert 0 < spent["fit_share"] < 1 and f"time:    {spent['wall_seconds'] / 60:.1f} min x 1 worker, 4 cells: fit" \
         in stdout
     per_cell = sum(spent["seconds"][phase] for phase in ("setup", "bookkeeping", "final")) / spent["cells"]
-    assert per_cell < 3.0, f"{per_cell:.2f} s per cell outside fit"
+    assert per_cell < 4.0, f"{per_cell:.2f} s per cell outside fit"
 
 
 @pytest.mark.slow
