@@ -259,8 +259,9 @@ def write_suite(suite: dict, folder) -> Path:
         "here: a small ViT and a small ShiftViT, training steps in fp32 and bf16.\n\n"
         + precision_markdown(suite["precision"]),
         "## Where a study's time goes\n\nThe demo's models, recipe and two workers run as a study (W&B offline), "
-        "its cells' phases summed from their records: a cost paid once per model, the cost probe, weighs 2.5x as "
-        "much per cell at 2 seeds as at the demo's 5.\n\n" + study_markdown(suite["study"]),
+        "its cells' phases summed from their records. What is paid once per model configuration (its first cell's "
+        "fresh worker process, which measures its costs) weighs 2.5x as much per cell at 2 seeds as at the demo's "
+        "5: the whole demo's share is in README (Studies).\n\n" + study_markdown(suite["study"]),
         "## Input pipeline\n\nSteady-state images per second of the training pipeline (shuffle, the data set's "
         "augmentation, one-hot, batch, prefetch) from the in-memory cache a run reads after its first epoch, on "
         "random images of the data set's native size, against the training speed of the model it feeds.\n\n"
