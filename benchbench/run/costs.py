@@ -42,6 +42,11 @@ def key(config: RunConfig) -> str:
     return f"{config.model}_{digest}"
 
 
+def path(config: RunConfig, folder: Path) -> Path:
+    """Where a study keeps the configuration's costs: FOLDER/<key>.json."""
+    return Path(folder) / f"{key(config)}.json"
+
+
 def measure(config: RunConfig) -> dict:
     """The costs, measured in this process (call it in a fresh one: see `probe`)."""
     import keras
@@ -96,9 +101,9 @@ def cached(config: RunConfig, folder: Path, sharing: Callable[[], int] = lambda:
     (two workers probing the same key at once both write the same kind of file; the last rename wins).
     `sharing()` counts the cells running on this machine: the file records the most seen around the probe, as
     its timings' context."""
-    path = Path(folder) / f"{key(config)}.json"
+    file = path(config, folder)
     try:
-        costs = json.loads(path.read_text())
+        costs = json.loads(file.read_text())
         if "train_step_seconds" in costs:  # else written before steps were timed: probe again
             return costs
     except (OSError, ValueError):
@@ -106,7 +111,7 @@ def cached(config: RunConfig, folder: Path, sharing: Callable[[], int] = lambda:
     before = sharing()
     costs = probe(config)
     costs["host_workers"] = max(before, sharing())
-    io.write_json(path, costs)
+    io.write_json(file, costs)
     return costs
 
 
@@ -120,16 +125,16 @@ def from_run(config: RunConfig, record: dict, folder: Path, host_workers: int) -
                                                 "inference_images_per_second", "peak_memory_mb", "memory_kind")},
              "train_step_seconds": record["train_step_seconds_median"], "environment": record["environment"],
              "measured_in": "the configuration's first cell, in a fresh process", "host_workers": host_workers}
-    io.write_json(Path(folder) / f"{costs['key']}.json", costs)
+    io.write_json(path(config, folder), costs)
     return costs
 
 
 def read_all(folder: Path) -> dict[str, dict]:
     """Key -> costs, for every readable costs file in FOLDER (a report reads them; none is fine)."""
     found = {}
-    for path in sorted(Path(folder).glob("*.json")):
+    for file in sorted(Path(folder).glob("*.json")):
         try:
-            costs = json.loads(path.read_text())
+            costs = json.loads(file.read_text())
             found[costs["key"]] = costs
         except (OSError, ValueError, KeyError, TypeError):
             continue

@@ -164,8 +164,7 @@ def _costs_missing(queue: Queue, runs_dir: Path, config: RunConfig) -> bool:
     """Whether the study measures costs in fresh processes and this configuration's are not measured yet."""
     from benchbench.run import costs
 
-    return queue.settings.costs == "fresh_process" and not (runs_dir.parent / "costs" / f"{costs.key(config)}.json"
-                                                             ).exists()
+    return queue.settings.costs == "fresh_process" and not costs.path(config, runs_dir.parent / "costs").exists()
 
 
 def _next_cell(queue: Queue, poll_seconds: float):
