@@ -42,8 +42,17 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_datasets(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from benchbench.data import catalogue, resolve_data_dir
+    from benchbench.data import catalogue, get_dataset, resolve_data_dir
 
+    if args.name:  # one data set: its classes, with the images of each per split
+        spec = get_dataset(args.name)
+        sizes = spec.split_sizes()
+        print(f"{spec.name}: {spec.num_classes} classes, train / val / test {sizes['train']} / {sizes['val']} / "
+              f"{sizes['test']} ({spec.describe().get('splits', 'fixed splits')}), trains at "
+              f"{spec.default_image_size} px unless --image-size")
+        if hasattr(spec, "class_counts"):
+            print(tabulate(spec.class_counts(), headers="keys", tablefmt=args.format))
+        return 0
     print(tabulate(catalogue(resolve_data_dir(args.data_dir)), headers="keys", tablefmt=args.format,
                    disable_numparse=True))
     return 0
@@ -179,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=cmd_models)
 
     datasets = sub.add_parser("datasets", help="list data sets with their splits and whether each is on disk")
+    datasets.add_argument("name", nargs="?", help="one data set, e.g. folder:PATH: its classes and images per split")
     shared(datasets, "--data-dir", "--format")
     datasets.set_defaults(func=cmd_datasets)
 

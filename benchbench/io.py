@@ -95,6 +95,14 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], *, suffix: str
     return path
 
 
+def cache_dir() -> Path:
+    """Where benchbench keeps what it measured or indexed once per machine: $BENCHBENCH_CACHE, else
+    $XDG_CACHE_HOME/benchbench, else ~/.cache/benchbench."""
+    if os.environ.get("BENCHBENCH_CACHE"):
+        return Path(os.environ["BENCHBENCH_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "benchbench"
+
+
 def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from benchbench import io, predictions, stats
 from benchbench.run import costs as run_costs
+from benchbench.run.config import dataset_slug
 
 COSTS = ("params", "gflops", "train_images_per_second", "inference_latency_ms", "inference_images_per_second",
          "peak_memory_mb", "wall_seconds")
@@ -493,7 +494,7 @@ def _figures(dataset: str, runs: pd.DataFrame, board: pd.DataFrame, records: lis
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="notebook")
-    suffix = f"_{dataset}"
+    suffix = f"_{dataset_slug(dataset)}"
     done = board[board["n"] > 0].reset_index(drop=True)
     figures = []
     scatters = (("train_images_per_second", "training throughput (images/s)", 1, "accuracy_vs_throughput"),
@@ -573,7 +574,7 @@ def _reliability(dataset: str, runs: pd.DataFrame, board: pd.DataFrame, saved: d
     ax.set_ylabel("accuracy (%)")
     ax.set_title(f"{dataset}: reliability ({predictions.ECE_BINS} bins, seeds pooled)")
     ax.legend(fontsize=8, loc="upper left")
-    return [_save(fig, folder, f"reliability_{dataset}.png", f"{dataset}: reliability diagram")]
+    return [_save(fig, folder, f"reliability_{dataset_slug(dataset)}.png", f"{dataset}: reliability diagram")]
 
 
 def _save(fig, folder: Path, name: str, title: str) -> tuple[str, str]:

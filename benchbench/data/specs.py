@@ -47,6 +47,12 @@ class DatasetSpec:
             raise ValueError(f"{self.name}: val_size must be between 1 and {self.num_train_total - 1}, got {val_size}")
 
     # Source-specific behaviour, overridden by the subclasses below.
+    cache_in_memory = True  # whether a run keeps the decoded examples in memory after its first epoch
+
+    def describe(self) -> dict:
+        """What a run records about its data beside the split sizes (run.json's resolved.data)."""
+        return {"source": self.source}
+
     def is_present(self, data_dir: str | None) -> bool:
         return True
 
@@ -76,10 +82,6 @@ def register_dataset(factory: Callable[[], DatasetSpec]) -> Callable[[], Dataset
 
 def list_datasets(pattern: str = "*") -> list[str]:
     return DATASETS.names(pattern)
-
-
-def get_dataset(name: str) -> DatasetSpec:
-    return DATASETS.get(name)
 
 
 def catalogue(data_dir: str | None) -> list[dict]:
@@ -177,8 +179,6 @@ class ArrayDataset(DatasetSpec):
         raise NotImplementedError
 
     def load(self, split, data_dir, val_size=None):
-        import tensorflow as tf
-
         sizes = self.split_sizes(val_size)
         x_train, y_train, x_test, y_test = self.arrays()
         if split == "train":
@@ -187,6 +187,12 @@ class ArrayDataset(DatasetSpec):
             x, y = x_train[sizes["train"]:], y_train[sizes["train"]:]
         else:
             x, y = x_test, y_test
+        return self.examples(x, y)
+
+    def examples(self, x: np.ndarray, y: np.ndarray):
+        """The (image, label) dataset of one split's arrays: here the images themselves."""
+        import tensorflow as tf
+
         return tf.data.Dataset.from_tensor_slices((x, y.astype("int64")))
 
 

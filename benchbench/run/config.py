@@ -8,6 +8,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
+import re
 from typing import Any
 
 from benchbench.registry import check, short
@@ -57,7 +59,17 @@ class RunConfig:
         return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
 
     def run_name(self) -> str:
-        return f"{self.model}_{self.dataset}_s{self.seed}_{self.hash()}"
+        return f"{self.model}_{dataset_slug(self.dataset)}_s{self.seed}_{self.hash()}"
+
+
+def dataset_slug(dataset: str) -> str:
+    """The data set's name as a file name: a registered name as it is, `folder:PATH` as folder-<last part of
+    PATH>-<digest of PATH> (two folders of the same name stay apart in run names and report figures)."""
+    if dataset.startswith("folder:"):
+        path = dataset[len("folder:"):]
+        digest = hashlib.sha256(path.encode()).hexdigest()[:6]
+        dataset = f"folder-{os.path.basename(os.path.normpath(path))}-{digest}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", dataset)
 
 
 def parse_value(raw: str, kind: Any) -> Any:

@@ -22,10 +22,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import platform
 import re
 from pathlib import Path
+
+from benchbench import io
 
 MARGIN = 1.15  # bf16 steps must be at least this much faster than fp32 ones
 PROBE_VERSION = 2  # part of the cache key: a changed probe measures again
@@ -38,13 +39,12 @@ def resolve(precision: str) -> str:
 
 
 def cache_file() -> Path:
-    return cache_dir() / f"precision-{machine_key()}.json"
+    return io.cache_dir() / f"precision-{machine_key()}.json"
 
 
 @functools.cache
 def choice() -> dict:
     """This machine's probe result, from the cache or measured now (once per process)."""
-    from benchbench import io
 
     path = cache_file()
     try:
@@ -61,12 +61,6 @@ def probe() -> dict:
     from benchbench.fresh_process import run_json
 
     return run_json("benchbench.run.precision_probe", what="the precision probe", timeout=TIMEOUT_SECONDS)
-
-
-def cache_dir() -> Path:
-    if os.environ.get("BENCHBENCH_CACHE"):
-        return Path(os.environ["BENCHBENCH_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "benchbench"
 
 
 @functools.cache

@@ -189,7 +189,9 @@ def _prepare(config: RunConfig, opts: Options, run_dir: Path, data_dir: str | No
     steps_per_epoch = sizes["train"] // config.batch_size
     reuse.set_seed(config, image_size, steps_per_epoch)  # keras.utils.set_random_seed, kind to a kept model
     tf.config.experimental.enable_op_determinism()
-    examples = {split: spec.load(split, data_dir, config.val_size).cache() for split in ("train", "val", "test")}
+    examples = {split: spec.load(split, data_dir, config.val_size) for split in ("train", "val", "test")}
+    if spec.cache_in_memory:  # decoded once, in the first epoch (a large image folder decodes every epoch)
+        examples = {split: ds.cache() for split, ds in examples.items()}
     evaluation = {split: eval_batches(examples[split], image_size=image_size, batch_size=config.batch_size,
                                       num_classes=spec.num_classes) for split in ("val", "test")}
     strategy = distribution_strategy(opts.distribute)
@@ -281,7 +283,7 @@ def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Chec
         "config_hash": config.hash(),
         "seed": config.seed,
         "resolved": {"image_size": run.image_size, "augment": run.augment, "precision": resolve(config.precision),
-                     "splits": run.sizes,
+                     "splits": run.sizes, "data": run.spec.describe(),
                      "steps_per_epoch": run.steps_per_epoch, "data_dir": run.data_dir},
         "metrics": {"test_top1": test["top1"], "test_top5": test["top5"], "test_loss": test["loss"],
                     "test_nll": test["nll"], "test_ece": test["ece"], "test_brier": test["brier"],

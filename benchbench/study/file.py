@@ -126,13 +126,17 @@ def load_study(path: str | Path, *, check_models: bool = True) -> Study:
     if backend not in ("wandb", "none"):
         fail("tracking.backend", f"must be 'wandb' or 'none', got {short(backend)}")
 
-    from benchbench.data import DATASETS
+    from benchbench.data import get_dataset
     from benchbench.models import MODELS
 
-    for key, registry in (("models", MODELS), ("datasets", DATASETS)):
-        for name in data[key]:
-            if name not in registry:
-                fail(key, registry.unknown_message(str(name)))
+    for name in data["models"]:
+        if name not in MODELS:
+            fail("models", MODELS.unknown_message(str(name)))
+    for name in data["datasets"]:
+        try:
+            get_dataset(str(name))
+        except ValueError as error:  # an unknown name, or a folder that is no data set
+            fail("datasets", str(error))
 
     tune = _tune_spec(fail, data.get("tune"), data["models"], data["seeds"])
     # A study trains in bf16 where the machine running a cell trains faster in it (run/precision.py), unless

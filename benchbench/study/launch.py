@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from benchbench import console
+from benchbench import console, io
 from benchbench.storage import STORAGE_ENV, display_url, sqlite_url
 from benchbench.study import efficiency
 from benchbench.study.file import Study, load_study
@@ -126,7 +126,7 @@ def _auto_precision(echo: Callable[[str], None]) -> None:
     from benchbench.run import precision
 
     if not precision.cache_file().exists():
-        echo(f"precision auto: timing bf16 against fp32 on this machine (once; cached in {precision.cache_dir()})")
+        echo(f"precision auto: timing bf16 against fp32 on this machine (once; cached in {io.cache_dir()})")
     chosen = precision.choice()
     echo(f"precision auto: {chosen['precision']} here (bf16 trains at {chosen['bf16_speedup']:.2f}x fp32 at worst; "
          f"bf16 needs {chosen['margin']:.2f}x)")

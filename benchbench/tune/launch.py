@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchbench.registry import short
-from benchbench.run.config import RunConfig, apply_sets, check_model, validate, with_overrides
+from benchbench.run.config import RunConfig, apply_sets, check_model, dataset_slug, validate, with_overrides
 from benchbench.storage import STORAGE_ENV, display_url, sqlite_url
 from benchbench.study.file import NAME
 from benchbench.tune.search import Search, counts, format_params, open_search, search_worker
@@ -62,7 +62,7 @@ def build_search(opts: SearchOptions) -> Search:
                 validate(with_overrides(base, {key: value}))
             except ValueError as error:
                 raise ValueError(f"--space {key}: {value!r} is not a valid value: {error}") from None
-    name = opts.study_name or f"tune-{opts.model}-{opts.dataset}"
+    name = opts.study_name or f"tune-{opts.model}-{dataset_slug(opts.dataset)}"
     if not NAME.fullmatch(name) or ".." in name:
         raise ValueError(f"--study-name must be letters, digits, '.', '_' or '-', got {short(name)}")
     return Search(name=name, base=base, space=space, trials=opts.trials, pruner=opts.pruner)

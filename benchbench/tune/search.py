@@ -17,7 +17,7 @@ from typing import Any
 
 import keras
 
-from benchbench.run.config import RunConfig, validate, with_overrides
+from benchbench.run.config import RunConfig, dataset_slug, validate, with_overrides
 from benchbench.run.train import execute
 from benchbench.storage import exclusive, heartbeat, open_storage, storage_errors
 from benchbench.tune.dimensions import Dimension
@@ -218,7 +218,7 @@ def tune_study(study, url: str, *, out: Path, data_dir: str | None, heartbeat_se
         if key in best:
             continue
         base = dataclasses.replace(cell, seed=spec.seed, epochs=spec.epochs or cell.epochs)
-        search = Search(name=f"{study.name}-tune-{cell.model}-{cell.dataset}", base=base,
+        search = Search(name=f"{study.name}-tune-{cell.model}-{dataset_slug(cell.dataset)}", base=base,
                         space=space_for(cell.model, spec.space.get(cell.model, {})), trials=spec.trials,
                         pruner=spec.pruner)
         storage, optuna_study = open_search(search, url, heartbeat_seconds=heartbeat_seconds)

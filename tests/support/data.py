@@ -7,11 +7,12 @@ from benchbench.data.pipeline import train_batches
 
 
 def pipeline_images_per_second(dataset: str, *, image_size: int, batch_size: int, epochs: int,
-                               augment: str = "pad_crop_flip") -> float:
+                               augment: str = "pad_crop_flip", cache: bool = True) -> float:
     """Images/s of the training pipeline over several epochs, after the first pass has filled the cache
-    (as a run's first epoch does)."""
+    (as a run's first epoch does), or decoding its examples every epoch (`cache=False`: a large image folder)."""
     spec = get_dataset(dataset)
-    examples = spec.load("train", None).cache()
+    examples = spec.load("train", None)
+    examples = examples.cache() if cache else examples
     n = spec.split_sizes()["train"]
     list(examples)
     start, seen = time.perf_counter(), 0
