@@ -55,17 +55,15 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         return 0
     print(tabulate(catalogue(resolve_data_dir(args.data_dir)), headers="keys", tablefmt=args.format,
                    disable_numparse=True))
+    print("\nyour own data: --dataset folder:PATH (one sub-folder of images per class) or tfds:NAME[:CONFIG] (any "
+          "TFDS image classification set); `benchbench datasets folder:PATH` lists its classes")
     return 0
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
-    from benchbench.data import get_dataset, resolve_data_dir
+    from benchbench.data import prepare
 
-    spec, data_dir = get_dataset(args.name), resolve_data_dir(args.data_dir)
-    if spec.download:
-        spec.prepare(data_dir)
-    print(f"{spec.name} is ready in {data_dir or 'the TFDS default directory'}" if spec.download
-          else f"{spec.name} needs no download ({spec.source})")
+    print(prepare(args.name, args.data_dir))
     return 0
 
 
@@ -195,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="prepare data sets (the only command that downloads)")
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=Parser, metavar="ACTION")
     download = data_sub.add_parser("download", help="download and prepare a data set with TFDS")
-    download.add_argument("name")
+    download.add_argument("name", help="a data set of `benchbench datasets`, or tfds:NAME[:CONFIG] for any TFDS one")
     shared(download, "--data-dir")
     download.set_defaults(func=cmd_data_download)
 
@@ -228,7 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         args.argv = argv  # local worker processes re-run the same command
         console.import_backend_quietly()
-        return args.func(args)
+        from benchbench.data.specs import using_data_dir
+
+        with using_data_dir(getattr(args, "data_dir", None)):
+            return args.func(args)
     except (UsageError, ValueError, FileExistsError) as error:  # ValueError: bad names, values, overrides
         return console.error(error, EXIT_USAGE)
     except (RuntimeError, OSError) as error:  # the world's: missing data, a full disk, a lost database

@@ -21,15 +21,20 @@ from pathlib import Path
 import numpy as np
 
 from benchbench import io
-from benchbench.data.specs import ArrayDataset, DatasetSpec
+from benchbench.data.specs import (
+    TEST_FRACTION,
+    VAL_FRACTION,
+    ArrayDataset,
+    DatasetSpec,
+    default_image_size,
+    native_size,
+)
 
 PREFIX = "folder:"
 SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp")  # what tf.io.decode_image reads
 SPLIT_FOLDERS = ("train", "val", "test")
-VAL_FRACTION, TEST_FRACTION = 0.1, 0.2  # of all images, when carved
 CARVE_SEED = 0
 MAX_UNREADABLE = 0.02  # more unreadable files than this fraction: the folder is refused, not trained on
-MIN_SIZE, MAX_SIZE, SIZE_STEP = 32, 224, 32  # the default training size: the median shorter side, clamped
 CACHE_IN_MEMORY_BYTES = 2 << 30  # decoded images up to this size are kept in memory after the first epoch
 
 
@@ -113,10 +118,13 @@ def _scan(root: str, name: str) -> FolderDataset:
     files = {split: [(f, label) for f, label in found if f not in bad] for split, found in files.items()}
     train, val, test, origin = _splits(files, len(classes), name)
     sizes = [checked["sizes"][f] for f, _ in train + val + test]
+    # augment "pad_crop" by default: position jitter never changes a label, where a flip would for digits, text
+    # or left/right anatomy; natural photos do better with a recipe's augment = "random_resized_crop_flip".
     return FolderDataset(
-        name=name, num_classes=len(classes), native_size=_native(sizes), default_image_size=_default_size(sizes),
-        augment="pad_crop", default_val_size=len(val), source=f"image folder {root}",
-        num_train_total=len(train) + len(val), num_test=len(test), download=False, root=root,
+        name=name, num_classes=len(classes), native_size=native_size(sizes),
+        default_image_size=default_image_size(sizes), augment="pad_crop", default_val_size=len(val),
+        source=f"image folder {root}", num_train_total=len(train) + len(val), num_test=len(test),
+        download=False, root=root,
         classes=tuple(classes), files=(tuple(f for f, _ in train + val), tuple(f for f, _ in test)),
         labels=(tuple(label for _, label in train + val), tuple(label for _, label in test)), split_origin=origin,
         val_fixed="val" in files, unreadable=tuple(sorted(bad)), fingerprint=checked["fingerprint"],
@@ -254,14 +262,3 @@ def _carve(items: list, size: float | int, num_classes: int, name: str, split: s
                           f"{num_classes} classes; at least 5 per class are needed); add images, or give "
                           "train/, val/ and test/ sub-folders") from None
     return sorted(kept), sorted(carved)
-
-
-def _native(sizes: list[tuple[int, int]]) -> int | None:
-    return sizes[0][0] if sizes and all(h == w == sizes[0][0] for h, w in sizes) else None
-
-
-def _default_size(sizes: list[tuple[int, int]]) -> int:
-    """The median shorter side, rounded to a multiple of 32 (what every model family here accepts) and clamped
-    to [32, 224]: larger photos are trained at ImageNet's 224 unless the run gives --image-size."""
-    median = float(np.median([min(h, w) for h, w in sizes])) if sizes else MIN_SIZE
-    return int(min(MAX_SIZE, max(MIN_SIZE, SIZE_STEP * round(median / SIZE_STEP))))

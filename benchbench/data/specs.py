@@ -7,9 +7,10 @@ of a study validates on the same images.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -20,9 +21,30 @@ class DataMissingError(RuntimeError):
     """The data set is not prepared in the data directory; the message gives the command that prepares it."""
 
 
+DATA_DIR_ENV = "BENCHBENCH_DATA_DIR"
+
+
 def resolve_data_dir(data_dir: str | None) -> str | None:
     """--data-dir, else $BENCHBENCH_DATA_DIR, else None (TFDS's own default, ~/tensorflow_datasets)."""
-    return data_dir or os.environ.get("BENCHBENCH_DATA_DIR") or None
+    return data_dir or os.environ.get(DATA_DIR_ENV) or None
+
+
+@contextlib.contextmanager
+def using_data_dir(data_dir: str | None) -> Iterator[None]:
+    """$BENCHBENCH_DATA_DIR set to `data_dir` (when given) for the duration of one command: every check that
+    opens a `tfds:NAME` data set, and every process the command starts, then looks in the same directory."""
+    if not data_dir:
+        yield
+        return
+    before = os.environ.get(DATA_DIR_ENV)
+    os.environ[DATA_DIR_ENV] = data_dir
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(DATA_DIR_ENV, None)
+        else:
+            os.environ[DATA_DIR_ENV] = before
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,12 +120,29 @@ def catalogue(data_dir: str | None) -> list[dict]:
     return rows
 
 
+MIN_SIZE, MAX_SIZE, SIZE_STEP = 32, 224, 32  # bounds and step of a default training size taken from the data
+VAL_FRACTION, TEST_FRACTION = 0.1, 0.2  # of all images: the splits carved from a user's data that has none
+
+
+def native_size(sizes: list[tuple[int, int]]) -> int | None:
+    """The side every image has, when all are the same square size; else None (sizes vary)."""
+    return sizes[0][0] if sizes and all(h == w == sizes[0][0] for h, w in sizes) else None
+
+
+def default_image_size(sizes: list[tuple[int, int]]) -> int:
+    """A data set's default training size from its images' (height, width): the median shorter side, rounded to
+    a multiple of 32 (what every model family here accepts) and clamped to [32, 224]: larger photos train at
+    ImageNet's 224 unless the run gives --image-size."""
+    median = float(np.median([min(h, w) for h, w in sizes])) if sizes else MIN_SIZE
+    return int(min(MAX_SIZE, max(MIN_SIZE, SIZE_STEP * round(median / SIZE_STEP))))
+
+
 # --- TensorFlow Datasets --------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class TFDSDataset(DatasetSpec):
     tfds_name: str = ""
-    train_split: str = "train"  # the TFDS split(s) training and validation are carved from
+    train_split: str = "train"  # the TFDS split whose first num_train_total examples train and validate
     test_split: str = "test"
 
     def _builder(self, data_dir):
@@ -164,8 +203,7 @@ def tf_flowers() -> DatasetSpec:
     # (367 images, so our test numbers compare with its reported ones); validation is carved from the rest.
     return TFDSDataset(name="tf_flowers", tfds_name="tf_flowers", num_classes=5, native_size=None,
                        default_image_size=256, augment="resize_crop_flip", default_val_size=330,
-                       source="tfds:tf_flowers", num_train_total=3_303, num_test=367,
-                       train_split="train[:3303]", test_split="train[3303:]")
+                       source="tfds:tf_flowers", num_train_total=3_303, num_test=367, test_split="train[3303:]")
 
 
 # --- In-memory data sets: scikit-learn's digits, synthetic --------------------------------------------

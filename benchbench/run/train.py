@@ -65,9 +65,12 @@ def execute(config: RunConfig, **options: Any) -> dict:
     visible, "mirrored" over every visible GPU (or logical CPU device when there is none), "none" on one
     device; the batch size is the global batch, split across the replicas."""
     opts = Options(**{**options, "callbacks": tuple(options.get("callbacks", ()))})
-    validate(config)  # first: a bad precision must be a usage error, not a missing policy
-    with precision_policy(config.precision):  # process-global: restored for the next run in this process
-        return _execute(config, opts)
+    from benchbench.data import using_data_dir
+
+    with using_data_dir(opts.data_dir):  # where a tfds:NAME data set is looked up, from the checks on
+        validate(config)  # first: a bad precision must be a usage error, not a missing policy
+        with precision_policy(config.precision):  # process-global: restored for the next run in this process
+            return _execute(config, opts)
 
 
 @dataclasses.dataclass
