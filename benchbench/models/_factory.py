@@ -55,13 +55,21 @@ def model_info(name: str) -> ModelEntry:
     return MODELS.get(name)
 
 
-def create_model(name: str, *, num_classes: int, image_size: int, **overrides: Any) -> keras.Model:
-    """Builds a registered model taking (image_size, image_size, 3) RGB in [0, 255] and returning logits."""
+def create_model(name: str, *, num_classes: int, image_size: int, weights: str | None = None,
+                 **overrides: Any) -> keras.Model:
+    """Builds a registered model taking (image_size, image_size, 3) RGB in [0, 255] and returning logits; with
+    `weights` (a .keras or .weights.h5 file of the same model and options), starting from those (models/weights.py:
+    only a head of another class count is left fresh)."""
     entry = MODELS.get(name)
     check(isinstance(num_classes, int) and num_classes >= 2,
           f"num_classes must be an integer >= 2, got {num_classes!r}")
     check(isinstance(image_size, int) and image_size >= 8, f"image_size must be an integer >= 8, got {image_size!r}")
-    return entry.factory(num_classes=num_classes, image_size=image_size, **overrides)
+    model = entry.factory(num_classes=num_classes, image_size=image_size, **overrides)
+    if weights is not None:
+        from benchbench.models.weights import load_into
+
+        load_into(model, weights, name)
+    return model
 
 
 def check_builds(name: str, num_classes: int, image_size: int, model_args: tuple[tuple[str, Any], ...] = ()) -> None:

@@ -56,7 +56,16 @@ class RunConfig:
     def hash(self) -> str:
         # Fields added after cells were first keyed enter the key only when set: existing results keep theirs.
         keyed = {k: v for k, v in self.resolved().items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
+        if self.weights:  # the file's content, not only its path: new weights at the same path are a new run
+            from benchbench.models.weights import digest
+
+            keyed["weights_sha256"] = digest(self.weights)
         return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def weights(self) -> str | None:
+        """The starting weights' file (`model.weights`), or None: trained from scratch."""
+        return dict(self.model_args).get("weights")
 
     def run_name(self) -> str:
         return f"{self.model}_{dataset_slug(self.dataset)}_s{self.seed}_{self.hash()}"
@@ -188,6 +197,10 @@ def validate(config: RunConfig) -> None:
           f"augment must be one of {', '.join(AUGMENTATIONS)}, got {short(config.augment)}")
     if config.val_size is not None:
         spec.check_val_size(config.val_size)
+    if config.weights is not None:
+        from benchbench.models.weights import check_file
+
+        check_file(config.weights)
     train = spec.split_sizes(config.val_size)["train"]
     check(train >= config.batch_size, f"batch_size {config.batch_size} exceeds the {spec.name} training split")
     # The optimizer counts steps in int32 (and the schedule in float32): far beyond any real run.

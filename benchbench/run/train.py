@@ -286,7 +286,7 @@ def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Chec
         "config_hash": config.hash(),
         "seed": config.seed,
         "resolved": {"image_size": run.image_size, "augment": run.augment, "precision": resolve(config.precision),
-                     "splits": run.sizes, "data": run.spec.describe(),
+                     "splits": run.sizes, "data": run.spec.describe(), "weights": _weights(config, model),
                      "steps_per_epoch": run.steps_per_epoch, "data_dir": run.data_dir},
         "metrics": {"test_top1": test["top1"], "test_top5": test["top5"], "test_loss": test["loss"],
                     "test_nll": test["nll"], "test_ece": test["ece"], "test_brier": test["brier"],
@@ -306,6 +306,15 @@ def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Chec
     }
     io.write_json(run.run_dir / "run.json", record)
     return record
+
+
+def _weights(config: RunConfig, model) -> dict | None:
+    """Where the run started from: None (from scratch) or the file, its digest and what became of its head."""
+    if config.weights is None:
+        return None
+    from benchbench.models.weights import digest, head_status
+
+    return {"path": config.weights, "sha256": digest(config.weights), "head": head_status(model, config.weights)}
 
 
 def _test_outcome(model, run: _Prepared, config: RunConfig) -> dict:
