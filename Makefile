@@ -13,7 +13,7 @@ PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist load
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test-deps lint test test-fast models demo study-cifar100 study-cifar10 study-flowers study-shift-vs-attention \
+.PHONY: install test-deps lint test test-fast models catalogue demo study-cifar100 study-cifar10 study-flowers study-shift-vs-attention \
         bench clean
 
 install: $(STAMP)
@@ -47,6 +47,11 @@ lint: install
 
 models: install
 	$(BIN)/benchbench models
+
+# After adding or changing a model: rebuild every reference model and rewrite benchbench/model_catalogue.json (what
+# `benchbench models` prints; a test fails while it is stale).
+catalogue: install
+	$(BIN)/python -m benchbench.model_catalogue
 
 # Studies: crash-safe and resumable (run the target again after an interruption). STUDY_ARGS passes options,
 # e.g. make study-cifar100 STUDY_ARGS="--workers 2" or STUDY_ARGS="--storage postgresql://user@host/db".

@@ -31,11 +31,9 @@ EXIT_RUNTIME, EXIT_USAGE = 1, 2
 def cmd_models(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from benchbench.models import MODELS, catalogue
+    from benchbench.model_catalogue import rows
 
-    if not MODELS.names(args.pattern):
-        raise UsageError(MODELS.unknown_message(args.pattern).replace("unknown model", "no model matches"))
-    print(tabulate(catalogue(args.pattern), headers="keys", tablefmt=args.format, disable_numparse=True))
+    print(tabulate(rows(args.pattern), headers="keys", tablefmt=args.format, disable_numparse=True))
     return 0
 
 
@@ -183,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list registered models with their parameter counts")
     models.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'vit_*' (default: all)")
     shared(models, "--format")
-    models.set_defaults(func=cmd_models)
+    models.set_defaults(func=cmd_models, backend=False)  # read from a file: answers without importing Keras
 
     datasets = sub.add_parser("datasets", help="list data sets with their splits and whether each is on disk")
     datasets.add_argument("name", nargs="?", help="one data set, e.g. folder:PATH: its classes and images per split")
@@ -225,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
         args.argv = argv  # local worker processes re-run the same command
-        console.import_backend_quietly()
+        if getattr(args, "backend", True):
+            console.import_backend_quietly()
         from benchbench.data.specs import using_data_dir
 
         with using_data_dir(getattr(args, "data_dir", None)):

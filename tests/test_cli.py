@@ -31,6 +31,19 @@ def test_models_lists_the_swin_variants_and_their_matched_pair(capsys):
     assert rows["swin_t"][8] == "shiftvit_t_light" and "arXiv 2103.14030" in out
 
 
+def test_models_answers_at_once_without_importing_keras():
+    """The catalogue is read from a file (benchbench/model_catalogue.py): no model is built, no backend loaded."""
+    import time
+
+    code = ("import sys; from benchbench.cli import main; main(['models']); "
+            "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))")
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    seconds = time.perf_counter() - start
+    assert result.returncode == 0 and result.stdout.splitlines()[-1] == "[]", result.stderr
+    assert "vit_tiny" in result.stdout and seconds < 3, seconds  # 0.15 s on the 2-core EPYC
+
+
 def test_models_markdown_format(capsys):
     code, out, _ = main(["models", "mobilevit_xxs", "--format", "github"], capsys)
     assert code == 0

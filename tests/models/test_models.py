@@ -22,6 +22,17 @@ def test_catalogue_is_complete():
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
+def test_the_catalogue_file_is_the_registry_built_now(name):
+    """`benchbench models` reads benchbench/model_catalogue.json instead of building every model: each registered
+    model must be in it as its reference configuration builds now."""
+    from benchbench.model_catalogue import rows
+    from benchbench.models import catalogue
+
+    assert [row["model"] for row in rows()] == ALL_MODELS, "run `make catalogue` after adding or removing a model"
+    assert rows(name) == catalogue(name), "run `make catalogue` after changing a model"
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
 def test_forward_shape_and_logits(name):
     model = build(name)
     assert model.input_shape == (None, image_size_for(name), image_size_for(name), 3)
