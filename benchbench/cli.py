@@ -209,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--tracking", choices=["wandb", "none"],
                         help="log the report as a W&B run (default: as the study did, from its study.json)")
     report.add_argument("--seeds-needed", type=at_least(0, float, strict=True, unit=" points"), metavar="POINTS",
-                        help="instead: how many seeds per model would resolve a true difference of POINTS")
+                        help="instead of the report: how many seeds per model would resolve a true difference of "
+                        "POINTS (default: off)")
     report.set_defaults(func=cmd_report)
     add_bench(sub).set_defaults(func=cmd_bench)
     add_tune(sub).set_defaults(func=cmd_tune)

@@ -31,6 +31,36 @@ def test_models_lists_the_swin_variants_and_their_matched_pair(capsys):
     assert rows["swin_t"][8] == "shiftvit_t_light" and "arXiv 2103.14030" in out
 
 
+def every_option():
+    """(command, argparse action) for every option and argument of every subcommand, hidden ones left out."""
+    import argparse
+
+    from benchbench.cli import build_parser
+
+    def walk(parser, command):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, f"{command} {name}")
+            elif action.help != argparse.SUPPRESS and action.dest not in ("help", "version"):
+                yield command, action
+
+    return list(walk(build_parser(), "benchbench"))
+
+
+def test_every_option_of_every_command_says_what_it_does_and_its_default():
+    import argparse
+
+    options = every_option()
+    assert len(options) > 80
+    for command, action in options:
+        name = f"{command} {'/'.join(action.option_strings) or action.dest}"
+        assert action.help and len(action.help) > 10, f"{name} has no help"
+        flag = action.nargs == 0 and not isinstance(action, argparse.BooleanOptionalAction)
+        if action.option_strings and not (flag or action.required):
+            assert "default" in action.help or "required" in action.help, f"{name}: no default said"
+
+
 def test_models_answers_at_once_without_importing_keras():
     """The catalogue is read from a file (benchbench/model_catalogue.py): no model is built, no backend loaded."""
     import time
