@@ -73,6 +73,10 @@ def add_run(sub) -> argparse.ArgumentParser:
                      help="override a recipe field (e.g. learning_rate=5e-4), a model option (model.depth=6) or "
                      "start from weights (model.weights=PATH); repeatable (default: none)")
     run.add_argument("--resume", action="store_true", help="continue the run from its last finished epoch")
+    run.add_argument("--rerun", action="store_true", help="train again in a fresh directory (NAME-rerunK) when this "
+                     "configuration has a finished run in --out (without it, the same command prints that result)")
+    run.add_argument("--json", action="store_true", help="end with the run.json record on one line (default: only "
+                     "when stdout is not a terminal, e.g. in scripts and pipes)")
     run.add_argument("--distribute", default="auto", choices=["auto", "mirrored", "none"],
                      help="data-parallel training with MirroredStrategy: auto (when several GPUs are visible), "
                      "mirrored (every GPU, else every logical CPU device), none (default: auto)")

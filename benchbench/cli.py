@@ -66,16 +66,23 @@ def cmd_data_download(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from benchbench.run import summary
     from benchbench.run.config import RunConfig, apply_sets
-    from benchbench.run.train import execute
+    from benchbench.run.train import execute, finished
 
     given = {k: getattr(args, k) for k in ("seed", "epochs", "batch_size", "image_size")
              if getattr(args, k) is not None}
+    if args.resume and args.rerun:
+        raise UsageError("--resume continues a run, --rerun starts it again: pass one of them")
     config = apply_sets(RunConfig(model=args.model, dataset=args.dataset, **given), args.set)
-    record = execute(config, out_dir=args.out, data_dir=args.data_dir, resume=args.resume,
+    before = not args.rerun and finished(config, args.out) is not None
+    record = execute(config, out_dir=args.out, data_dir=args.data_dir, resume=args.resume, rerun=args.rerun,
                      verbose=1 if sys.stdout.isatty() else 2, tracking=args.tracking, distribute=args.distribute)
-    print(f"run directory: {args.out}/{record['run_id']}")
-    print(json.dumps(record))  # the run.json record, on one line: the last line of stdout
+    print("\n".join(summary.lines(record, Path(args.out) / record["run_id"], finished_before=before)))
+    if args.json or not sys.stdout.isatty():
+        print(json.dumps(record))  # the run.json record, on one line: the last line of stdout, for scripts
     return 0
 
 

@@ -35,6 +35,7 @@ class Options:
     out_dir: str = "runs"
     data_dir: str | None = None
     resume: bool = False
+    rerun: bool = False
     verbose: int = 1
     tracking: str = "wandb"
     group: str | None = None
@@ -57,8 +58,10 @@ def execute(config: RunConfig, **options: Any) -> dict:
     (W&B's: the study or search, and "train", "tune-trial", "confirm" or "bench") and `protocol` (the study's).
     `on_epoch(logs)` is called after each epoch's checkpoint is committed (studies print progress with it);
     `sync_hint=False` leaves the offline-W&B upload hint to the caller (a study prints one for all its runs).
-    `callbacks` are Keras callbacks for `fit`; one that sets `model.stop_training` ends the run early (the
-    record says `stopped_early`). `evaluate_test=False` never touches the test split (tuning).
+    A finished run of the same configuration in `out_dir` is returned as it is, unless `rerun`: then the run
+    trains again in a fresh directory beside it (NAME-rerunK). `callbacks` are Keras callbacks for `fit`; one
+    that sets `model.stop_training` ends the run early (the record says `stopped_early`). `evaluate_test=False`
+    never touches the test split (tuning).
     `costs`: the configuration's fresh-process costs (run/costs.py), which a study measured before the run: the
     record takes its FLOPs and inference speed from them instead of measuring them again.
     `distribute`: "auto" trains data-parallel with tf.distribute.MirroredStrategy when several GPUs are
@@ -98,13 +101,14 @@ def _execute(config: RunConfig, opts: Options) -> dict:
     # 1. Prepare (the config is valid): data, model. Nothing is written before the model builds.
     data_dir = resolve_data_dir(opts.data_dir)
     get_dataset(config.dataset).require_present(data_dir)  # before any model is built: training never downloads
-    run_dir = Path(opts.out_dir) / config.run_name()
-    exists = f"{run_dir} exists: pass --resume to continue it, or choose another --out"
+    run_dir = _fresh_dir(Path(opts.out_dir), config.run_name()) if opts.rerun else \
+        Path(opts.out_dir) / config.run_name()
+    record, damage = _finished_record(run_dir, config)
+    if record is not None:  # the same command again: its result, not an error (--rerun trains it anew)
+        return record
+    exists = _unfinished_message(run_dir, config.epochs)
     if run_dir.exists() and not opts.resume:
         raise FileExistsError(exists)
-    record, damage = _finished_record(run_dir, config)
-    if record is not None:
-        return record
     started = time.time()
     reset_peak_memory()
     run = _prepare(config, opts, run_dir, data_dir)
@@ -151,6 +155,29 @@ def _train(config: RunConfig, opts: Options, run: _Prepared, started: float) -> 
     tracker.finish(_summary(record))
     checkpoint.clean_up()
     return record
+
+
+def finished(config: RunConfig, out_dir: str | Path) -> dict | None:
+    """The record of this configuration's run in `out_dir` if it finished already, else None."""
+    return _finished_record(Path(out_dir) / config.run_name(), config)[0]
+
+
+def _fresh_dir(out_dir: Path, name: str) -> Path:
+    """`--rerun`: NAME-rerun1, NAME-rerun2, ...: the first that does not exist."""
+    k = 1
+    while (out_dir / f"{name}-rerun{k}").exists():
+        k += 1
+    return out_dir / f"{name}-rerun{k}"
+
+
+def _unfinished_message(run_dir: Path, epochs: int) -> str:
+    """What to do with a run directory that holds no finished run of this configuration."""
+    from benchbench.run.checkpoint import committed_epoch
+
+    epoch = committed_epoch(run_dir)
+    done = "" if epoch is None else f" ({epoch} of {epochs} epochs done)"
+    return (f"{run_dir} holds an unfinished run{done}: pass --resume to continue it, or --rerun to train again in a "
+            "fresh directory")
 
 
 def _finished_record(run_dir: Path, config: RunConfig) -> tuple[dict | None, str | None]:
@@ -218,7 +245,7 @@ def _tracker(config: RunConfig, opts: Options, run: _Prepared):
             "resolved_precision": resolve(config.precision),
             "config_hash": config.hash(), "protocol": opts.protocol, "study": opts.group,
             "params": count_params(run.model), "environment": environment()}
-    return make_tracker(opts.tracking, run_id=wandb_run_id(config.run_name(), run.run_dir),
+    return make_tracker(opts.tracking, run_id=wandb_run_id(run.run_dir.name, run.run_dir),
                         name=f"{config.model}/{config.dataset}/{config.seed}", run_dir=run.run_dir, group=opts.group,
                         job_type=opts.job_type, sync_hint=opts.sync_hint, tags=[config.dataset, family], config=keys)
 
@@ -281,7 +308,7 @@ def _finalise(config: RunConfig, opts: Options, run: _Prepared, checkpoint: Chec
             else dict.fromkeys(("top1", "top5", "loss", "nll", "ece", "brier")))
     step = timer.median_step_seconds()
     record = {
-        "run_id": config.run_name(),
+        "run_id": run.run_dir.name,  # config.run_name(), or its -rerunK directory
         "config": config.resolved(),
         "config_hash": config.hash(),
         "seed": config.seed,

@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -72,13 +74,21 @@ def test_input_pipeline_outpaces_the_model(reference):
 
 @pytest.mark.slow
 def test_same_command_twice_is_bitwise_identical(reference, tmp_path):
-    out, _ = reference
-    again = run_cli("run", *ARGS, "--out", str(tmp_path))
-    assert again.returncode == 0, again.stderr[-3000:]
-    a = json.loads((run_dir(out) / "run.json").read_text())["metrics"]
-    b = json.loads((run_dir(tmp_path) / "run.json").read_text())["metrics"]
+    """The same command on a finished run prints its result; with --rerun it trains again, beside it, to the
+    same bits."""
+    out, first = reference
+    again = run_cli("run", *ARGS, "--out", str(out))
+    assert again.returncode == 0 and again.stdout.startswith("finished already"), again.stderr[-3000:]
+    assert json.loads(again.stdout.splitlines()[-1]) == json.loads(first.stdout.splitlines()[-1])
+    shutil.copytree(out, tmp_path / "out")
+    rerun = run_cli("run", *ARGS, "--out", str(tmp_path / "out"), "--rerun")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    original, fresh = sorted((tmp_path / "out").iterdir())
+    assert fresh.name == f"{original.name}-rerun1" and json.loads(rerun.stdout.splitlines()[-1])["run_id"] == fresh.name
+    a = json.loads((original / "run.json").read_text())["metrics"]
+    b = json.loads((fresh / "run.json").read_text())["metrics"]
     assert a == b
-    wa, wb = weights(run_dir(out) / "best.weights.h5"), weights(run_dir(tmp_path) / "best.weights.h5")
+    wa, wb = weights(original / "best.weights.h5"), weights(fresh / "best.weights.h5")
     assert wa.keys() == wb.keys()
     for name in wa:
         np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
@@ -131,10 +141,21 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, tmp_path):
         np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
 
 
-def test_existing_run_without_resume_is_a_usage_error(reference, capsys):
+def test_a_finished_run_prints_its_result_and_an_unfinished_one_says_what_to_do(reference, tmp_path, capsys):
     out, _ = reference
-    code, _, err = main(["run", *ARGS, "--out", str(out)], capsys)
-    assert code == 2 and "pass --resume" in err and err.count("\n") == 1
+    code, stdout, _ = main(["run", *ARGS, "--out", str(out)], capsys)
+    record = json.loads((run_dir(out) / "run.json").read_text())
+    assert code == 0 and json.loads(stdout.splitlines()[-1]) == record
+    summary = stdout.splitlines()[:4]
+    assert summary[0].startswith("finished already") and f"test top-1 {100 * record['metrics']['test_top1']:.1f} %" \
+        in summary[1] and f"files: {run_dir(out)}/  run.json (the record)" in summary[3]
+    shutil.copytree(run_dir(out), tmp_path / run_dir(out).name)
+    (tmp_path / run_dir(out).name / "run.json").unlink()  # as if killed in its last epoch
+    code, _, err = main(["run", *ARGS, "--out", str(tmp_path)], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert re.search(r"holds an unfinished run \(\d of 3 epochs done\): pass --resume to continue it, or --rerun", err)
+    code, _, err = main(["run", *ARGS, "--out", str(tmp_path), "--resume", "--rerun"], capsys)
+    assert code == 2 and "pass one of them" in err
 
 
 @pytest.mark.parametrize("extra,message", [
