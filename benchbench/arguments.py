@@ -89,6 +89,8 @@ def add_study(sub) -> argparse.ArgumentParser:
     study.add_argument("--workers", type=at_least(1), default=1,
                        help="local worker processes sharing the cells (default 1)")
     study.add_argument("--out", default="results", help="results parent directory (default: results/)")
+    study.add_argument("--dry-run", action="store_true", help="print the cells, the protocol, the storage and where "
+                       "the results and report would go; run and write nothing")
     study.add_argument("--tracking", choices=["wandb", "none"],
                        help="override the study file's [tracking] backend (default: the file's, else wandb)")
     shared(study, "--storage", "--data-dir", "--heartbeat", "--worker", "--quiet")

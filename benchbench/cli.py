@@ -100,7 +100,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     run_study(StudyOptions(file=args.file, out=args.out, storage=args.storage, data_dir=args.data_dir,
                            tracking=args.tracking, workers=args.workers, heartbeat=args.heartbeat,
                            max_retries=args.max_retries, report_dir=args.report_dir, worker=args.worker,
-                           argv=tuple(args.argv), slurm=slurm, wait=args.wait, quiet=args.quiet), echo=console.echo)
+                           argv=tuple(args.argv), slurm=slurm, wait=args.wait, quiet=args.quiet,
+                           dry_run=args.dry_run), echo=console.echo)
     return 0
 
 

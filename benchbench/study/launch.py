@@ -41,6 +41,7 @@ class StudyOptions:
     slurm: object | None = None  # study/slurm.py's SlurmOptions: submit the workers as a SLURM job array
     wait: bool = False  # with slurm: follow the study until it ends, then write the results and report
     quiet: bool = False  # no line per cell start and per epoch
+    dry_run: bool = False  # only say what would run and where results would go (study/plan.py)
 
 
 def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
@@ -50,10 +51,13 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
     study = load_study(opts.file, check_models=not opts.worker)
     _refuse(study, opts)
     data_dir = resolve_data_dir(opts.data_dir)
-    for dataset in sorted({cell.dataset for cell in study.cells}):
-        get_dataset(dataset).require_present(data_dir)  # before anything is queued or written
     out = Path(opts.out) / study.name
     url = opts.storage or os.environ.get(STORAGE_ENV) or sqlite_url(out / "optuna.db")
+    if opts.dry_run:
+        _plan(study, opts, out, url, data_dir, echo)
+        return
+    for dataset in sorted({cell.dataset for cell in study.cells}):
+        get_dataset(dataset).require_present(data_dir)  # before anything is queued or written
     if opts.slurm:
         from benchbench.study.slurm import check_cluster
 
@@ -102,6 +106,24 @@ def run_study(opts: StudyOptions, echo: Callable[[str], None] = print) -> None:
         _finish(queue, opts, url, out, echo, interrupted=True)
         raise
     _finish(queue, opts, url, out, echo, timed=timed)
+
+
+def _plan(study: Study, opts: StudyOptions, out: Path, url: str, data_dir: str | None,
+          echo: Callable[[str], None]) -> None:
+    from benchbench.data import DataMissingError, get_dataset
+    from benchbench.study.plan import plan_lines
+
+    def present(dataset: str) -> bool:
+        try:
+            return get_dataset(dataset, data_dir).is_present(data_dir)
+        except DataMissingError:
+            return False
+
+    workers = f"{opts.slurm.workers} SLURM array tasks" if opts.slurm else f"{opts.workers} local process" + \
+        ("es" if opts.workers > 1 else "")
+    for line in plan_lines(study, out=out, url=display_url(url), report_dir=opts.report_dir, workers=workers,
+                           data_present=present):
+        echo(line)
 
 
 def _refuse(study: Study, opts: StudyOptions) -> None:

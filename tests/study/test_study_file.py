@@ -130,3 +130,21 @@ def test_declared_deviations_are_kept_for_the_report(tmp_path):
     study = load_study(write(tmp_path, GOOD))
     assert study.protocol == "recipe"
     assert study.deviations == {"vit_tiny": {"fields": {"batch_size": 32}, "reason": "a test of per-model overrides"}}
+
+
+def test_dry_run_says_what_would_run_and_writes_nothing(tmp_path, capsys):
+    from benchbench import cli
+
+    out, reports = tmp_path / "results", tmp_path / "reports"
+    assert cli.main(["study", "studies/demo.toml", "--dry-run", "--workers", "2", "--out", str(out),
+                     "--report-dir", str(reports)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("study demo (studies/demo.toml): 20 cells = 1 data set x 4 models x 5 seeds")
+    assert lines[1].startswith("protocol recipe: every model trains with the same recipe")
+    table = {line.split()[1]: line.split() for line in lines if line.startswith("digits ")}
+    assert set(table) == {"vit_tiny", "shiftvit_t_light", "mobilevit_xxs", "resnet20"}
+    assert table["resnet20"][2:5] == ["5", "12", "64"]
+    assert f"storage: sqlite:///{out}/demo/optuna.db (the queue, shared by the workers)" in lines
+    assert f"report:  {reports}/demo/leaderboard.md and figures" in lines and "data:    digits ready" in lines
+    assert lines[-1] == "nothing was run or written (--dry-run)"
+    assert not out.exists() and not reports.exists()
