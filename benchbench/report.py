@@ -182,32 +182,58 @@ def pareto_front(cost: np.ndarray, accuracy: np.ndarray, cheaper_is_lower: bool 
 
 
 def load(path: str | Path) -> tuple[str, Path]:
-    """(study name, results directory) from a results directory or a study file."""
+    """(name, results directory) from a study's results directory, a study file (its results where the study
+    wrote them: study/results.py remembers), or a folder of single runs (`benchbench report runs/`)."""
     path = Path(path)
     if path.suffix == ".toml":
         from benchbench.study.file import load_study
+        from benchbench.study.results import written_to
 
         name = load_study(path, check_models=False).name
-        directory = Path("results") / name
+        directory = written_to(path) or Path("results") / name
     else:
-        directory, name = path, path.name
-    if not (directory / "runs.csv").exists():
-        raise RuntimeError(f"{directory / 'runs.csv'} does not exist: run the study first "
-                           f"(benchbench study studies/<name>.toml), or pass its results directory")
+        directory, name = path, path.resolve().name
+    if not (directory / "runs.csv").exists() and not _run_dirs(directory):
+        raise RuntimeError(f"{directory} holds no results (no study's runs.csv, no run directory with a run.json): "
+                           "run the study first, or pass its results folder or a folder of `benchbench run`s")
     return name, directory
 
 
+def _run_dirs(directory: Path) -> list[Path]:
+    """The finished single runs in a folder (`benchbench run --out FOLDER`): sub-folders with a run.json."""
+    return sorted(p.parent for p in Path(directory).glob("*/run.json")) if Path(directory).is_dir() else []
+
+
+def _inputs(directory: Path) -> tuple[pd.DataFrame, list[str], list[dict], Path, bytes]:
+    """(runs table, its absent columns, records, the folder of run directories, runs.csv's bytes): a study's
+    files, or the table made from the run.json of each single run in the folder."""
+    if (directory / "runs.csv").exists():
+        runs, absent = _read_runs(directory / "runs.csv")
+        return runs, absent, _records(directory), directory / "runs", (directory / "runs.csv").read_bytes()
+    from benchbench.run.config import RunConfig
+    from benchbench.study.queue import Cell
+    from benchbench.study.results import COLUMNS, row
+
+    records = [json.loads((run / "run.json").read_text()) for run in _run_dirs(directory)]
+    frame = pd.DataFrame([row("", Cell(RunConfig.from_resolved(r["config"]), "done", r)) for r in records],
+                         columns=COLUMNS)
+    return frame, [], records, directory, frame.to_csv(index=False).encode()
+
+
+SINGLE_RUNS = {"protocol": "runs", "description": "Single runs of `benchbench run` in one folder, reported "
+               "together: no study held their recipes equal."}
+
+
 def write_report(results: str | Path, out: str | Path = "reports") -> Path:
-    """Writes <out>/<study>/leaderboard.md, runs.csv and the figures; returns the leaderboard's path."""
+    """Writes <out>/<name>/leaderboard.md, runs.csv and the figures; returns the leaderboard's path."""
     name, directory = load(results)
-    runs, absent = _read_runs(directory / "runs.csv")
-    records = _records(directory)
-    saved = _predictions(directory, records)
+    runs, absent, records, runs_dir, table = _inputs(directory)
+    saved = _predictions(runs_dir, records)
     target = Path(out) / name
     board = leaderboard(runs, saved, run_costs.read_all(directory / "costs")) if len(runs) else \
         pd.DataFrame(columns=["dataset"])
     with io.atomic_dir(target) as tmp:  # readers, and other workers writing it too, never see half a report
-        study = _study(directory)
+        study = _study(directory) if (directory / "runs.csv").exists() else SINGLE_RUNS
         sections = [_header(name, study, runs, records)]
         if absent:
             sections.append(f"runs.csv has no column {', '.join(absent)}: shown as –.")
@@ -221,7 +247,7 @@ def write_report(results: str | Path, out: str | Path = "reports") -> Path:
                      "\n".join(f"![{title}]({file})" for title, file in figures)]
             sections.append("\n\n".join(part for part in parts if part))
         (tmp / "leaderboard.md").write_text("\n\n".join(sections).rstrip() + "\n")
-        (tmp / "runs.csv").write_bytes((directory / "runs.csv").read_bytes())
+        (tmp / "runs.csv").write_bytes(table)
         board.to_csv(tmp / "leaderboard.csv", index=False)
     return target / "leaderboard.md"
 
@@ -233,7 +259,8 @@ def log_to_wandb(report_dir: Path, out: Path, name: str) -> str:
 
     board = pd.read_csv(report_dir / "leaderboard.csv")
     files = {file: report_dir / file for file in ("leaderboard.md", "leaderboard.csv", "runs.csv")}
-    files.update({f"predictions/{p.parent.name}.npz": p for p in sorted((out / "runs").glob("*/predictions.npz"))})
+    runs_dir = out / "runs" if (out / "runs.csv").exists() else out  # a study's results, or a folder of runs
+    files.update({f"predictions/{p.parent.name}.npz": p for p in sorted(runs_dir.glob("*/predictions.npz"))})
     return log_report(out, name, tables={f"leaderboard/{d}": rows for d, rows in board.groupby("dataset", sort=False)},
                       images=sorted(report_dir.glob("*.png")), files=files,
                       description=f"leaderboard, cells and per-example test predictions of {name}")
@@ -267,11 +294,11 @@ def _records(directory: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _predictions(directory: Path, records: list[dict]) -> dict[str, dict]:
+def _predictions(runs_dir: Path, records: list[dict]) -> dict[str, dict]:
     """Run id -> its saved test predictions, for the runs whose predictions file is there and readable."""
     saved = {}
     for record in records:
-        path = directory / "runs" / record["run_id"] / (record.get("predictions") or predictions.FILE)
+        path = runs_dir / record["run_id"] / (record.get("predictions") or predictions.FILE)
         try:
             saved[record["run_id"]] = predictions.load(path)
         except (OSError, ValueError, KeyError):
@@ -330,6 +357,8 @@ def _protocol_line(study: dict) -> str:
         return _seconds(study)
     if study.get("tuned"):
         return "tuned (each model searched on validation first, see the study file)"
+    if study.get("protocol") == "runs":
+        return "none: single runs, each trained as its own command said (compare runs of equal recipes only)"
     if study.get("protocol") == "recipe":
         return "recipe: the same recipe, epochs, batch size, image size and augmentation for every model"
     return "one fixed recipe per model (the study file)"
@@ -430,8 +459,8 @@ def seeds_needed(results: str | Path, points: float) -> list[str]:
     if not (math.isfinite(points) and points > 0):
         raise ValueError(f"--seeds-needed must be a positive number of percentage points, got {points:g}")
     name, directory = load(results)
-    runs, _ = _read_runs(directory / "runs.csv")
-    saved = _predictions(directory, _records(directory))
+    runs, _, records, runs_dir, _ = _inputs(directory)
+    saved = _predictions(runs_dir, records)
     lines = []
     for dataset, own in runs.groupby("dataset", sort=False):
         power = _power_inputs(own, saved)

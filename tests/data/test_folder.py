@@ -122,6 +122,10 @@ def test_a_study_a_search_and_a_report_on_image_folders(folders, tmp_path, capsy
     assert all(r["run_id"].startswith(("vit_tiny_folder-", "shiftvit_keras_folder-")) for r in records)
     leaderboard = (tmp_path / "reports" / "own" / "leaderboard.md").read_text()
     assert flat in leaderboard and split in leaderboard
+    # `report FILE.toml` finds the results where this study wrote them (--out), not in ./results
+    assert cli.main(["report", str(study), "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "own" / "leaderboard.md").read_text().split("report generated")[1].count(flat) == \
+        leaderboard.split("report generated")[1].count(flat)
     capsys.readouterr()
 
     assert cli.main(["tune", "--model", "vit_tiny", "--dataset", flat, "--trials", "2", "--epochs", "1",

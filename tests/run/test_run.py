@@ -141,6 +141,17 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, tmp_path):
         np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
 
 
+def test_report_on_a_folder_of_single_runs(reference, tmp_path, capsys):
+    """`benchbench report runs/`: the leaderboard of the run.json files in a folder, said to be single runs."""
+    out, _ = reference
+    code, stdout, err = main(["report", str(out), "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    board = (tmp_path / out.name / "leaderboard.md").read_text()
+    assert "Single runs of `benchbench run`" in board and "**Protocol**: none: single runs" in board
+    assert "| `vit_tiny` |" in board and "## synthetic" in board
+    assert (tmp_path / out.name / "reliability_synthetic.png").exists()  # the run's saved test predictions
+
+
 def test_a_finished_run_prints_its_result_and_an_unfinished_one_says_what_to_do(reference, tmp_path, capsys):
     out, _ = reference
     code, stdout, _ = main(["run", *ARGS, "--out", str(out)], capsys)
