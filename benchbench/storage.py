@@ -23,6 +23,14 @@ class StorageError(RuntimeError):
     """The storage cannot be reached or opened: a failure of the world, exit status 1."""
 
 
+def dashboard_hint(url: str) -> str:
+    """How to browse a storage: the optuna-dashboard command, and how to install it where it is missing."""
+    import shutil
+
+    hint = f"optuna-dashboard {display_url(url)}"
+    return hint if shutil.which("optuna-dashboard") else f"{hint} (after pip install -e '.[dashboard]')"
+
+
 def display_url(url: str) -> str:
     """The URL with any password masked, for messages and logs."""
     from sqlalchemy.engine import make_url

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchbench import console, io
-from benchbench.storage import STORAGE_ENV, display_url, sqlite_url
+from benchbench.storage import STORAGE_ENV, dashboard_hint, display_url, sqlite_url
 from benchbench.study import efficiency
 from benchbench.study.file import Study, load_study
 from benchbench.study.queue import Cell, Queue, pinned
@@ -235,7 +235,7 @@ def _finish(queue: Queue, opts: StudyOptions, url: str, out: Path, echo: Callabl
     if study.tracking == "wandb":
         echo(f"W&B:     group {study.name!r}; run files under {out / 'runs'}/<run id>/wandb/ "
              f"(offline runs, the report's included, upload with: benchbench sync {out})")
-    echo(f"storage: {display_url(url)} (browse it with: optuna-dashboard {display_url(url)})")
+    echo(f"storage: {display_url(url)} (browse it with: {dashboard_hint(url)})")
     if opts.report_dir != "none":
         from benchbench.report import write_report
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from benchbench.registry import short
 from benchbench.run.config import RunConfig, apply_sets, check_model, dataset_slug, validate, with_overrides
-from benchbench.storage import STORAGE_ENV, display_url, sqlite_url
+from benchbench.storage import STORAGE_ENV, dashboard_hint, display_url, sqlite_url
 from benchbench.study.file import NAME
 from benchbench.tune.search import Search, counts, format_params, open_search, search_worker
 from benchbench.tune.space import describe, parse_space_option, search_space
@@ -128,7 +128,7 @@ def _print_outcome(search: Search, study, out: Path, url: str, echo: Callable[[s
     echo(f"search {search.name}: {n['complete']} complete, {n['pruned']} pruned, {n['fail']} failed" +
          (f"; best val top-1 {100 * best.value:.1f}% (trial {best.number}: {format_params(best.params)})"
           if best else ""))
-    echo(f"trials:  {out / 'runs'}/trial<N>/<run id>/run.json; browse with: optuna-dashboard {display_url(url)}")
+    echo(f"trials:  {out / 'runs'}/trial<N>/<run id>/run.json; browse with: {dashboard_hint(url)}")
 
 
 def _confirm(search: Search, study, opts: SearchOptions, *, url: str, out: Path, data_dir: str | None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -109,3 +110,38 @@ def test_a_server_that_never_answers_times_out_with_one_line(monkeypatch):
         with pytest.raises(StorageError, match="timeout expired") as error:
             storage.open_storage(url)
     assert time.monotonic() - started < 10 and "s3cret-pw" not in str(error.value)
+
+
+def test_the_dashboard_the_hints_name_is_installed_and_serves_a_storage(tmp_path, monkeypatch):
+    """`make install` installs optuna-dashboard (the [dashboard] extra); it serves a study's storage, and where it
+    is missing the hint says how to install it."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from benchbench.storage import dashboard_hint
+
+    url = sqlite_url(tmp_path / "optuna.db")
+    optuna.create_study(study_name="demo", storage=url)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dashboard = Path(sys.executable).parent / "optuna-dashboard"
+    server = subprocess.Popen([str(dashboard), url, "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2).read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert '"study_name": "demo"' in body
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    monkeypatch.setenv("PATH", str(dashboard.parent))
+    assert dashboard_hint(url) == f"optuna-dashboard {url}"
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert dashboard_hint(url).endswith("(after pip install -e '.[dashboard]')")
