@@ -49,6 +49,14 @@ def shared(parser: argparse.ArgumentParser, *flags: str) -> None:
         parser.add_argument(flag, **SHARED[flag])
 
 
+def add_verbose(parsers: list[argparse.ArgumentParser]) -> None:
+    """--verbose on the command and on every subcommand (it is typed after either)."""
+    for parser in parsers:
+        parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS if parser.prog != "benchbench"
+                            else False, help="show TensorFlow's native log lines and retracing warnings, which are "
+                            "hidden by default (also in the worker processes this command starts)")
+
+
 def add_model_and_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a registered model, e.g. vit_tiny (`benchbench models`)")
     parser.add_argument("--dataset", required=True, help="a data set of `benchbench datasets`, folder:PATH (one "

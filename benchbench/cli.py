@@ -18,6 +18,7 @@ from benchbench.arguments import (
     add_status,
     add_study,
     add_tune,
+    add_verbose,
     add_worker,
     at_least,
     shared,
@@ -222,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
     add_bench(sub).set_defaults(func=cmd_bench)
     add_tune(sub).set_defaults(func=cmd_tune)
+    add_verbose([parser, *sub.choices.values(), download])
     return parser
 
 
@@ -232,11 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
         args.argv = argv  # local worker processes re-run the same command
-        if getattr(args, "backend", True):
-            console.import_backend_quietly()
         from benchbench.data.specs import using_data_dir
 
-        with using_data_dir(getattr(args, "data_dir", None)):
+        with console.verbosity(args.verbose), using_data_dir(getattr(args, "data_dir", None)):
+            if getattr(args, "backend", True):
+                console.import_backend_quietly()
             return args.func(args)
     except (UsageError, ValueError, FileExistsError) as error:  # ValueError: bad names, values, overrides
         return console.error(error, EXIT_USAGE)

@@ -91,14 +91,43 @@ def relay(processes: list, poll: Callable[[], str], seconds: float = 2.0) -> lis
     return [process.wait() for process in processes]
 
 
-def import_backend_quietly() -> None:
-    """Imports Keras and its backend with native stderr muted.
+VERBOSE_ENV = "BENCHBENCH_VERBOSE"  # set by --verbose; the worker processes a command starts inherit it
 
-    TensorFlow's C++ libraries log CUDA probing and CPU-feature notes before absl logging is initialised, so
-    TF_CPP_MIN_LOG_LEVEL cannot silence them; for a CLI user they are noise. Python errors still surface.
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV) == "1"
+
+
+@contextlib.contextmanager
+def verbosity(on: bool):
+    """--verbose for the duration of one command (and the processes it starts, through the environment)."""
+    before = os.environ.get(VERBOSE_ENV)
+    if on:
+        os.environ[VERBOSE_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(VERBOSE_ENV, None)
+        else:
+            os.environ[VERBOSE_ENV] = before
+
+
+def import_backend_quietly() -> None:
+    """Imports Keras and its backend with native stderr muted, unless --verbose.
+
+    TensorFlow's C++ libraries log CUDA probing, CPU-feature and oneDNN notes before absl logging is
+    initialised, so TF_CPP_MIN_LOG_LEVEL cannot silence them; and TensorFlow's Python logger warns about
+    retracing when a search tries several batch sizes. For a CLI user both are noise; --verbose shows them
+    (and every C++ log line). Python errors and Keras' own warnings still surface.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if verbose():
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+        import keras  # noqa: F401
+
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -113,6 +142,7 @@ def import_backend_quietly() -> None:
     import logging
 
     logging.getLogger("absl").setLevel(logging.ERROR)  # TFDS warns about folders it merely probed
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # "N out of the last M calls ... retracing"
 
 
 def start() -> None:

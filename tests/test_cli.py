@@ -74,6 +74,15 @@ def test_models_answers_at_once_without_importing_keras():
     assert "vit_tiny" in result.stdout and seconds < 3, seconds  # 0.15 s on the 2-core EPYC
 
 
+def test_verbose_shows_what_is_hidden_by_default():
+    """TensorFlow's native log lines (oneDNN, CUDA probing) are hidden unless --verbose, typed after the command."""
+    from support.cli import run_cli
+
+    quiet, loud = run_cli("datasets"), run_cli("datasets", "--verbose")
+    assert quiet.returncode == loud.returncode == 0
+    assert quiet.stderr == "" and "oneDNN" in loud.stderr and quiet.stdout == loud.stdout
+
+
 def test_models_markdown_format(capsys):
     code, out, _ = main(["models", "mobilevit_xxs", "--format", "github"], capsys)
     assert code == 0

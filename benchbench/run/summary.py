@@ -17,8 +17,9 @@ def lines(record: dict, run_dir: Path, *, finished_before: bool = False) -> list
             + (" (stopped early)" if record.get("stopped_early") else ""))
     fit = record.get("timing_seconds", {}).get("fit")
     speed = record.get("train_images_per_second")
-    time = (f"time:  {record['wall_seconds'] / 60:.1f} min" + (f", training {fit:.0f} s" if fit else "")
-            + (f" at {speed:.0f} images/s" if speed else "")
+    wall = record["wall_seconds"]
+    time = ("time:  " + (f"{wall:.0f} s" if wall < 90 else f"{wall / 60:.1f} min")
+            + (f", training {fit:.0f} s" if fit else "") + (f" at {speed:.0f} images/s" if speed else "")
             + f"; {record['params'] / 1e6:.2f} M parameters, {record['gflops']:.2f} GFLOPs per image")
     files = ", ".join(f"{name} ({what})" for name, what in FILES.items() if (run_dir / name).exists())
     out = [head, time, f"files: {run_dir}/  {files}"]

@@ -42,6 +42,7 @@ def reference(tmp_path_factory):
 
 def test_run_writes_a_complete_record(reference):
     out, result = reference
+    assert result.stderr == ""  # no TensorFlow log lines without --verbose (test_cli.py shows them with it)
     last = json.loads(result.stdout.strip().splitlines()[-1])
     record = json.loads((run_dir(out) / "run.json").read_text())
     assert last == record
