@@ -41,3 +41,15 @@ def token_mixing(model) -> list[TokenMixing]:
     for layer in model.layers:
         visit(layer, layer.name)
     return found
+
+
+def degenerate_warning(model, name: str, image_size: int) -> str | None:
+    """A one-line warning when some of the model's token mixing does nothing at this image size (a single run
+    trains it anyway; a study refuses it), else None."""
+    mixing = token_mixing(model)
+    broken = [m for m in mixing if m.degenerate()]
+    if not broken:
+        return None
+    return (f"{name} at {image_size} px: {len(broken)} of {len(mixing)} token-mixing layers mix nothing, e.g. "
+            f"{broken[0].layer}: {broken[0].degenerate()}; a study would refuse this configuration (README: Small "
+            "images)")

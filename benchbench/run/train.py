@@ -212,6 +212,7 @@ def _prepare(config: RunConfig, opts: Options, run_dir: Path, data_dir: str | No
 
     from benchbench.data import get_dataset
     from benchbench.data.pipeline import eval_batches
+    from benchbench.layers.mixing import degenerate_warning
 
     spec = get_dataset(config.dataset)
     image_size = config.image_size or spec.default_image_size
@@ -227,6 +228,8 @@ def _prepare(config: RunConfig, opts: Options, run_dir: Path, data_dir: str | No
     strategy = distribution_strategy(opts.distribute)
     # Under the strategy's scope: variables, optimizer state and metrics live on every replica.
     model, optimizer = reuse.build(config, spec, image_size, steps_per_epoch, strategy)
+    if warning := degenerate_warning(model, config.model, image_size):
+        print(f"benchbench: warning: {warning}", file=sys.stderr, flush=True)
     return _Prepared(run_dir=run_dir, data_dir=data_dir, image_size=image_size,
                      augment=config.augment or spec.augment, sizes=sizes, spec=spec, examples=examples,
                      evaluation=evaluation, steps_per_epoch=steps_per_epoch, strategy=strategy, model=model,

@@ -86,3 +86,13 @@ def test_a_study_refuses_a_model_whose_mixing_degenerates(tmp_path, capsys):
                         image_size=32, tracking="none",
                         overrides={"mobilevit_xxs": {"model.depths": [1, 1, 1], "model.strides": [2, 2, 2, 1, 1]}})
     assert load_study(study).cells[0].model_args == (("depths", (1, 1, 1)), ("strides", (2, 2, 2, 1, 1)))
+
+
+def test_a_single_run_of_a_degenerate_configuration_gets_a_one_line_warning():
+    from benchbench.layers.mixing import degenerate_warning
+
+    model = benchbench.create_model("mobilevit_xxs", num_classes=10, image_size=32)
+    warning = degenerate_warning(model, "mobilevit_xxs", 32)
+    assert warning.startswith("mobilevit_xxs at 32 px: ") and "mix nothing" in warning and "\n" not in warning
+    fixed = benchbench.create_model("mobilevit_xxs", num_classes=10, image_size=32, strides=(2, 2, 2, 1, 1))
+    assert degenerate_warning(fixed, "mobilevit_xxs", 32) is None
