@@ -192,3 +192,7 @@ def test_a_run_on_any_tfds_data_set(tmp_path, capsys):
     assert "benchbench data download tfds:cifar10_corrupted:fog_1 --data-dir" in capsys.readouterr().err
     assert cli.main(["datasets", "tfds:no_such_set"]) == 2
     assert "not a TensorFlow Datasets name" in capsys.readouterr().err
+    with mock.patch.object(tfds.core.DatasetBuilder, "download_and_prepare") as prepare:
+        assert cli.main(["data", "download", "tfds:beans", "--data-dir", str(tmp_path / "data")]) == 0
+    prepare.assert_called_once()
+    assert f"tfds:beans is ready in {tmp_path / 'data'}" in capsys.readouterr().out
