@@ -13,9 +13,9 @@ import functools
 from benchbench.data.specs import (
     TEST_FRACTION,
     VAL_FRACTION,
-    DataMissingError,
     TFDSDataset,
     default_image_size,
+    missing,
     native_size,
 )
 
@@ -65,10 +65,7 @@ def builder_of(name: str, data_dir: str | None):
 def tfds_dataset(name: str, data_dir: str | None) -> AnyTFDSDataset:
     builder = builder_of(name, data_dir)
     if not builder.is_prepared():
-        where = data_dir or "the TFDS default directory (~/tensorflow_datasets)"
-        flag = f" --data-dir {data_dir}" if data_dir else ""
-        raise DataMissingError(f"dataset {name!r} is not prepared in {where}; training never downloads: run "
-                               f"`benchbench data download {name}{flag}` on a machine with network")
+        raise missing(name, data_dir)
     info = builder.info
     image_key, label_key = _supervised_keys(name, info)
     splits = {key: split.num_examples for key, split in info.splits.items()}

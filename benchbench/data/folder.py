@@ -48,7 +48,7 @@ class FolderDataset(ArrayDataset):
     classes: tuple[str, ...] = ()
     files: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # (train then val, test), paths under root
     labels: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
-    split_origin: str = ""  # "folders" or what was carved
+    split_origin: str = ""  # "split folders", or what was carved and how
     val_fixed: bool = False  # val/ exists: its images validate, whatever val_size says
     unreadable: tuple[str, ...] = ()
     decoded_bytes: int = 0

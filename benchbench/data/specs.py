@@ -86,10 +86,15 @@ class DatasetSpec:
 
     def require_present(self, data_dir: str | None) -> None:
         if not self.is_present(data_dir):
-            where = data_dir or "the TFDS default directory (~/tensorflow_datasets)"
-            flag = f" --data-dir {data_dir}" if data_dir else ""
-            raise DataMissingError(f"dataset {self.name!r} is not prepared in {where}; training never downloads: "
-                                   f"run `benchbench data download {self.name}{flag}` on a machine with network")
+            raise missing(self.name, data_dir)
+
+
+def missing(name: str, data_dir: str | None) -> DataMissingError:
+    """The error for a data set that is not prepared where the run looks: it names the command to run."""
+    where = data_dir or "the TFDS default directory (~/tensorflow_datasets)"
+    flag = f" --data-dir {data_dir}" if data_dir else ""
+    return DataMissingError(f"dataset {name!r} is not prepared in {where}; training never downloads: run "
+                            f"`benchbench data download {name}{flag}` on a machine with network")
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
