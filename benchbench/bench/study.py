@@ -5,14 +5,12 @@ workers' seconds in `model.fit` over the seconds they existed."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchbench.fresh_process import run_module
 from benchbench.study.efficiency import FILE
 
 STUDY = Path(__file__).resolve().parents[2] / "studies" / "demo.toml"
@@ -29,14 +27,10 @@ def study_efficiency(study: Path = STUDY, seeds: int | None = 2, workers: int = 
     with tempfile.TemporaryDirectory(prefix="benchbench-bench-study-") as folder:
         path = Path(folder) / Path(study).name
         path.write_text(re.sub(r"^seeds\s*=.*$", f"seeds = {kept}", text, count=1, flags=re.M))
-        env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
         start = time.monotonic()
-        out = subprocess.run([sys.executable, "-m", "benchbench", "study", str(path), "--workers", str(workers),
-                              "--out", f"{folder}/results", "--report-dir", f"{folder}/reports"],
-                             capture_output=True, text=True, env=env, cwd=folder)
-        if out.returncode != 0:
-            last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
-            raise RuntimeError(f"the bench's study failed: {last}")
+        run_module("benchbench", "study", str(path), "--workers", str(workers), "--out", f"{folder}/results",
+                   "--report-dir", f"{folder}/reports", what="the bench's study", cwd=folder,
+                   env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
         spent = json.loads((Path(folder) / "results" / name / FILE).read_text())
     return {**spent, "study": name, "seeds": kept, "all_seeds": len(all_seeds),
             "command_seconds": time.monotonic() - start}
