@@ -7,6 +7,7 @@ import math
 import keras
 from keras import layers, ops
 
+from benchbench.layers.dropout import Dropout
 from benchbench.layers.init import trunc_normal
 from benchbench.layers.mixing import TokenMixing
 
@@ -32,7 +33,7 @@ class SelfAttention(layers.Layer):
         self.num_heads, self.head_dim, self.dropout, self.init_std = num_heads, head_dim, dropout, init_std
         self.extra_tokens = extra_tokens
         self.token_mixing = None
-        self.attention_dropout = layers.Dropout(dropout)
+        self.attention_dropout = Dropout(dropout)
 
     def _weight(self, shape, name, bias=False):
         if bias:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from keras import layers
 
+from benchbench.layers.dropout import Dropout
+
 
 def drop_path(rate: float, rank: int, name: str) -> layers.Layer:
     """Drops a whole residual branch per sample.
@@ -11,7 +13,7 @@ def drop_path(rate: float, rank: int, name: str) -> layers.Layer:
     That is dropout whose mask is shared by every position and channel of a sample, which Keras' own
     Dropout does with a broadcast noise_shape (and it scales the kept branches by 1 / (1 - rate)).
     """
-    return layers.Dropout(rate, noise_shape=(None,) + (1,) * (rank - 1), name=name)
+    return Dropout(rate, noise_shape=(None,) + (1,) * (rank - 1), name=name)
 
 
 def stochastic_depth_rates(max_rate: float, depth: int) -> list[float]:

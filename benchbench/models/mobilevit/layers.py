@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from benchbench.layers import SelfAttention, trunc_normal
+from benchbench.layers import Dropout, SelfAttention, trunc_normal
 
 
 def unfold(x, patch_h: int, patch_w: int):
@@ -40,12 +40,12 @@ class TransformerEncoder(layers.Layer):
         self.ffn_dim = ffn_dim
         self.norm1 = layers.LayerNormalization(epsilon=1e-5, name="norm1")
         self.attn = SelfAttention(num_heads, dim // num_heads, dropout=attention_dropout, init_std=0.02, name="attn")
-        self.drop1 = layers.Dropout(dropout)
+        self.drop1 = Dropout(dropout)
         self.norm2 = layers.LayerNormalization(epsilon=1e-5, name="norm2")
         self.fc1 = layers.Dense(ffn_dim, activation="silu", kernel_initializer=trunc_normal(0.02), name="fc1")
-        self.ffn_drop = layers.Dropout(ffn_dropout)
+        self.ffn_drop = Dropout(ffn_dropout)
         self.fc2 = layers.Dense(dim, kernel_initializer=trunc_normal(0.02), name="fc2")
-        self.drop2 = layers.Dropout(dropout)
+        self.drop2 = Dropout(dropout)
 
     def build(self, input_shape):
         self.norm1.build(input_shape)

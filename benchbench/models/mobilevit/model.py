@@ -12,7 +12,7 @@ import math
 import keras
 from keras import layers
 
-from benchbench.layers import BatchNorm, trunc_normal
+from benchbench.layers import BatchNorm, Dropout, trunc_normal
 from benchbench.models._factory import register_model
 from benchbench.models.mobilevit.layers import MobileViTTransformer
 from benchbench.registry import check, configure
@@ -63,7 +63,7 @@ def build_mobilevit(cfg: MobileViTConfig, *, num_classes: int, image_size: int, 
         x = _mobilevit_block(x, cfg, dim, depth, name=f"layer{stage}_mvit")
     x = _conv_bn(x, min(cfg.last_expansion * cfg.channels[-1], 960), 1, name="conv_exp")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    x = layers.Dropout(cfg.classifier_dropout, name="head_drop")(x)
+    x = Dropout(cfg.classifier_dropout, name="head_drop")(x)
     outputs = layers.Dense(num_classes, kernel_initializer=trunc_normal(0.02), name="head")(x)
     return keras.Model(inputs, outputs, name=name)
 

@@ -11,7 +11,14 @@ import dataclasses
 import keras
 from keras import layers
 
-from benchbench.layers import BatchNorm, drop_path, imagenet_normalization, stochastic_depth_rates, trunc_normal
+from benchbench.layers import (
+    BatchNorm,
+    Dropout,
+    drop_path,
+    imagenet_normalization,
+    stochastic_depth_rates,
+    trunc_normal,
+)
 from benchbench.models._factory import register_model
 from benchbench.models.shiftvit.layers import PartialShift
 from benchbench.registry import check, configure
@@ -51,7 +58,7 @@ def build_shiftvit(cfg: ShiftViTConfig, *, num_classes: int, image_size: int, na
     x = layers.Conv2D(cfg.embed_dim, cfg.patch_size, strides=cfg.patch_size, kernel_initializer=trunc_normal(0.02),
                       name="patch_embed")(x)
     x = _norm(cfg, "patch_embed_norm")(x)
-    x = layers.Dropout(cfg.dropout, name="pos_drop")(x)
+    x = Dropout(cfg.dropout, name="pos_drop")(x)
     rates = iter(stochastic_depth_rates(cfg.drop_path_rate, sum(cfg.depths)))
     for stage, depth in enumerate(cfg.depths):
         dim = cfg.embed_dim * 2 ** stage
@@ -74,9 +81,9 @@ def _shift_block(x, cfg: ShiftViTConfig, dim: int, drop_path_rate: float, name: 
     # 1x1 convolutions in the official NCHW code are Dense layers on the channel axis of NHWC.
     y = layers.Dense(int(dim * cfg.mlp_ratio), activation="gelu", kernel_initializer=trunc_normal(0.02),
                      name=f"{name}_fc1")(y)
-    y = layers.Dropout(cfg.dropout, name=f"{name}_fc1_drop")(y)
+    y = Dropout(cfg.dropout, name=f"{name}_fc1_drop")(y)
     y = layers.Dense(dim, kernel_initializer=trunc_normal(0.02), name=f"{name}_fc2")(y)
-    y = layers.Dropout(cfg.dropout, name=f"{name}_fc2_drop")(y)
+    y = Dropout(cfg.dropout, name=f"{name}_fc2_drop")(y)
     y = drop_path(drop_path_rate, 4, name=f"{name}_drop_path")(y)
     return layers.Add(name=f"{name}_add")([x, y])
 

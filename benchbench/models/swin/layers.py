@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from benchbench.layers import TokenMixing, trunc_normal
+from benchbench.layers import Dropout, TokenMixing, trunc_normal
 
 MASKED = -100.0  # the official mask value: exp(-100) is zero next to any real score
 
@@ -75,8 +75,8 @@ class WindowAttention(layers.Layer):
         super().__init__(**kwargs)
         self.num_heads, self.window_size, self.shift = num_heads, window_size, shift
         self.attention_dropout, self.dropout = attention_dropout, dropout
-        self.attention_drop = layers.Dropout(attention_dropout)
-        self.proj_drop = layers.Dropout(dropout)
+        self.attention_drop = Dropout(attention_dropout)
+        self.proj_drop = Dropout(dropout)
         self.token_mixing = None
 
     def build(self, input_shape):

@@ -23,7 +23,7 @@ import dataclasses
 import keras
 from keras import layers
 
-from benchbench.layers import drop_path, imagenet_normalization, stochastic_depth_rates, trunc_normal
+from benchbench.layers import Dropout, drop_path, imagenet_normalization, stochastic_depth_rates, trunc_normal
 from benchbench.models._factory import register_model
 from benchbench.models.swin.layers import PatchMerging, WindowAttention
 from benchbench.registry import check, configure
@@ -73,7 +73,7 @@ def build_swin(cfg: SwinConfig, *, num_classes: int, image_size: int, name: str)
     x = layers.Conv2D(cfg.embed_dim, cfg.patch_size, strides=cfg.patch_size, name="patch_embed",
                       kernel_initializer=keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"))(x)
     x = layers.LayerNormalization(epsilon=cfg.norm_eps, name="patch_embed_norm")(x)
-    x = layers.Dropout(cfg.dropout, name="pos_drop")(x)
+    x = Dropout(cfg.dropout, name="pos_drop")(x)
     rates = iter(stochastic_depth_rates(cfg.drop_path_rate, sum(cfg.depths)))
     for stage, (depth, heads) in enumerate(zip(cfg.depths, cfg.num_heads, strict=True)):
         for i in range(depth):
@@ -94,9 +94,9 @@ def _block(x, cfg: SwinConfig, heads: int, shift: bool, drop_path_rate: float, n
     y = layers.LayerNormalization(epsilon=cfg.norm_eps, name=f"{name}_norm2")(x)
     y = layers.Dense(int(dim * cfg.mlp_ratio), activation="gelu", kernel_initializer=trunc_normal(0.02),
                      name=f"{name}_fc1")(y)
-    y = layers.Dropout(cfg.dropout, name=f"{name}_fc1_drop")(y)
+    y = Dropout(cfg.dropout, name=f"{name}_fc1_drop")(y)
     y = layers.Dense(dim, kernel_initializer=trunc_normal(0.02), name=f"{name}_fc2")(y)
-    y = layers.Dropout(cfg.dropout, name=f"{name}_fc2_drop")(y)
+    y = Dropout(cfg.dropout, name=f"{name}_fc2_drop")(y)
     return layers.Add(name=f"{name}_add2")([x, drop_path(drop_path_rate, 4, name=f"{name}_drop_path2")(y)])
 
 

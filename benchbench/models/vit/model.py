@@ -7,7 +7,14 @@ import dataclasses
 import keras
 from keras import layers
 
-from benchbench.layers import SelfAttention, drop_path, imagenet_normalization, stochastic_depth_rates, trunc_normal
+from benchbench.layers import (
+    Dropout,
+    SelfAttention,
+    drop_path,
+    imagenet_normalization,
+    stochastic_depth_rates,
+    trunc_normal,
+)
 from benchbench.models._factory import register_model
 from benchbench.models.vit.layers import ClassTokenPool, TokenEmbedding
 from benchbench.registry import check, configure
@@ -55,15 +62,15 @@ def build_vit(cfg: ViTConfig, *, num_classes: int, image_size: int, name: str) -
                       name="patch_embed")(x)
     x = layers.Reshape((-1, cfg.dim), name="tokens")(x)
     x = TokenEmbedding(class_token=cfg.pool == "token", init_std=cfg.init_std or 0.02, name="pos_embed")(x)
-    x = layers.Dropout(cfg.dropout, name="pos_drop")(x)
+    x = Dropout(cfg.dropout, name="pos_drop")(x)
     for i, rate in enumerate(stochastic_depth_rates(cfg.drop_path_rate, cfg.depth)):
         x = _encoder_block(x, cfg, rate, dense_init, name=f"block{i}")
     x = layers.LayerNormalization(epsilon=cfg.layer_norm_eps, name="norm")(x)
     x = ClassTokenPool(name="cls_pool")(x) if cfg.pool == "token" else layers.Flatten(name="flatten")(x)
-    x = layers.Dropout(cfg.head_dropout, name="head_drop")(x)
+    x = Dropout(cfg.head_dropout, name="head_drop")(x)
     for j, units in enumerate(cfg.head_units):
         x = layers.Dense(units, activation="gelu", kernel_initializer=dense_init(), name=f"head_fc{j}")(x)
-        x = layers.Dropout(cfg.head_dropout, name=f"head_fc{j}_drop")(x)
+        x = Dropout(cfg.head_dropout, name=f"head_fc{j}_drop")(x)
     outputs = layers.Dense(num_classes, kernel_initializer=dense_init(), name="head")(x)
     return keras.Model(inputs, outputs, name=name)
 
@@ -74,14 +81,14 @@ def _encoder_block(x, cfg: ViTConfig, drop_path_rate: float, dense_init, name: s
     y = layers.LayerNormalization(epsilon=cfg.layer_norm_eps, name=f"{name}_norm1")(x)
     y = SelfAttention(cfg.num_heads, head_dim, dropout=cfg.attention_dropout, init_std=cfg.init_std,
                       extra_tokens=int(cfg.pool == "token"), name=f"{name}_attn")(y)
-    y = layers.Dropout(cfg.dropout, name=f"{name}_attn_drop")(y)
+    y = Dropout(cfg.dropout, name=f"{name}_attn_drop")(y)
     y = drop_path(drop_path_rate, 3, name=f"{name}_drop_path1")(y)
     x = layers.Add(name=f"{name}_add1")([x, y])
     y = layers.LayerNormalization(epsilon=cfg.layer_norm_eps, name=f"{name}_norm2")(x)
     y = layers.Dense(cfg.mlp_dim, activation="gelu", kernel_initializer=dense_init(), name=f"{name}_fc1")(y)
-    y = layers.Dropout(cfg.dropout, name=f"{name}_fc1_drop")(y)
+    y = Dropout(cfg.dropout, name=f"{name}_fc1_drop")(y)
     y = layers.Dense(cfg.dim, kernel_initializer=dense_init(), name=f"{name}_fc2")(y)
-    y = layers.Dropout(cfg.dropout, name=f"{name}_fc2_drop")(y)
+    y = Dropout(cfg.dropout, name=f"{name}_fc2_drop")(y)
     y = drop_path(drop_path_rate, 3, name=f"{name}_drop_path2")(y)
     return layers.Add(name=f"{name}_add2")([x, y])
 

@@ -1,0 +1,80 @@
+"""The half-bits dropout (layers/dropout.py) against its definition: the realised drop rate by simulation, the
+independence of the two draws a Philox word feeds, the kept values' scale, the gradient against NumPy, seeding,
+and the broadcast mask of stochastic depth."""
+
+import keras
+import numpy as np
+import pytest
+from scipy import stats
+
+from benchbench.layers.dropout import RESOLUTION, Dropout, drop_threshold
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the fast path is TensorFlow's")
+
+
+def _mask(rate, shape, seed=0, noise_shape=None):
+    """The layer's output on ones: 0 where dropped, 1 / (1 - rate) where kept."""
+    layer = Dropout(rate, noise_shape=noise_shape, seed=seed)
+    return keras.ops.convert_to_numpy(layer(np.ones(shape, "float32"), training=True))
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.9, 1e-3])
+def test_drop_rate_is_the_16_bit_threshold_within_binomial_noise(rate):
+    mask = _mask(rate, (1000, 1001))  # odd size: the last word's second half is discarded
+    p = drop_threshold(rate) / RESOLUTION
+    assert abs(p - rate) <= 0.5 / RESOLUTION
+    dropped = int((mask == 0).sum())
+    assert stats.binomtest(dropped, mask.size, p).pvalue > 1e-4
+    kept = mask[mask != 0]
+    np.testing.assert_array_equal(kept, np.float32(1.0 / (1.0 - rate)))
+
+
+def test_the_two_halves_of_a_word_are_independent():
+    """Neighbouring elements share a Philox word: their joint drops must be p^2, not correlated."""
+    rate = 0.3
+    flat = (_mask(rate, (2_000_000,)) == 0).reshape(-1, 2)
+    table = np.array([[np.sum(~flat[:, 0] & ~flat[:, 1]), np.sum(~flat[:, 0] & flat[:, 1])],
+                      [np.sum(flat[:, 0] & ~flat[:, 1]), np.sum(flat[:, 0] & flat[:, 1])]])
+    assert stats.chi2_contingency(table).pvalue > 1e-4
+
+
+def test_a_biased_generator_would_fail_the_rate_check():
+    """The binomial check has power: a generator dropping 51 % instead of 50 % is rejected."""
+    mask = _mask(0.5, (1000, 1000))
+    assert stats.binomtest(int((mask == 0).sum()), mask.size, 0.5 + 0.01).pvalue < 1e-4
+
+
+def test_gradient_is_the_mask_times_the_upstream_gradient():
+    import tensorflow as tf
+
+    layer = Dropout(0.25, seed=3)
+    x = tf.Variable(np.random.default_rng(0).normal(size=(64, 33)).astype("float32"))
+    upstream = np.random.default_rng(1).normal(size=(64, 33)).astype("float32")
+    with tf.GradientTape() as tape:
+        y = layer(x, training=True)
+        loss = tf.reduce_sum(y * upstream)
+    grad, y = tape.gradient(loss, x).numpy(), y.numpy()
+    mask = np.where(y != 0, np.float32(1 / 0.75), np.float32(0))  # x is never exactly 0
+    np.testing.assert_allclose(y, x.numpy() * mask, rtol=1e-7)
+    np.testing.assert_allclose(grad, upstream * mask, rtol=1e-7)
+
+
+def test_seeded_layers_repeat_and_successive_calls_differ():
+    a, b = Dropout(0.5, seed=7), Dropout(0.5, seed=7)
+    x = np.ones((256, 256), "float32")
+    first = keras.ops.convert_to_numpy(a(x, training=True))
+    np.testing.assert_array_equal(first, keras.ops.convert_to_numpy(b(x, training=True)))
+    assert (first != keras.ops.convert_to_numpy(a(x, training=True))).mean() > 0.4
+
+
+def test_noise_shape_drops_whole_samples_like_stochastic_depth():
+    mask = _mask(0.5, (4000, 3, 5), noise_shape=(None, 1, 1))
+    per_sample = mask.reshape(4000, -1)
+    assert (per_sample == per_sample[:, :1]).all()
+    assert 0.45 < (per_sample[:, 0] == 0).mean() < 0.55
+
+
+def test_inference_and_rate_zero_pass_through():
+    x = np.arange(12, dtype="float32").reshape(3, 4)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(Dropout(0.5)(x, training=False)), x)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(Dropout(0.0)(x, training=True)), x)
