@@ -12,7 +12,7 @@ from benchbench.bench import BenchConfig, bench, pair_markdown, peak_flops, suit
 
 @pytest.fixture(scope="module")
 def record():
-    return bench(BenchConfig("shiftvit_keras", image_size=32, batch_size=32, steps=6))
+    return bench(BenchConfig("shiftvit_keras", image_size=32, batch_size=32, steps=6, profile=True))
 
 
 def test_peak_is_a_plausible_cpu_matmul_rate():
@@ -148,7 +148,8 @@ def test_suite_file_states_every_target_and_the_backend_table(record, tmp_path):
              "study": study, "amx": False, "backends_missing": ["torch"], "seconds": 1500.0}
     text = write_suite(suite, tmp_path).read_text()
     for section in ("## Targets", "## Training and inference speed", "## Backends", "## Precision auto",
-                    "## Where a study's time goes", "## Input pipeline", "## Runner overhead"):
+                    "## Where a study's time goes", "## Input pipeline", "## Runner overhead",
+                    "## Where each family's training step goes"):
         assert section in text
     assert "without AMX" in text and f"{1000.0 / record['train_images_per_second']:.1f}x" in text
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines() if line[:1] == "|"]
@@ -162,6 +163,9 @@ def test_suite_file_states_every_target_and_the_backend_table(record, tmp_path):
     jax_row = next(row for row in rows if row[3:5] == ["jax", "XLA (jax.jit)"])
     assert jax_row[6:8] == ["0.50x", f"{record['inference_images_per_second']:.0f}"] and jax_row[9] == "9.5"
     assert "torch: not installed here (pip install -e '.[torch]')" in text
+    matmul = next(row for row in rows if row[0] == "MatMul")  # the profiled record's op types, the FLOPs marked
+    assert matmul[1] == "matmul/conv" and float(matmul[2]) > 0
+    assert "**`shiftvit_keras`** (shiftvit, 32 px, batch 32, fp32" in text
 
 
 @pytest.mark.slow

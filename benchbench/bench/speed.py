@@ -181,9 +181,13 @@ def counted_flops(config: BenchConfig) -> int:
         return forward_flops(model, size)
 
 
+PROFILE_STEPS = 5  # steps under the profiler, after the timed ones: the op mix, not a speed
+
+
 def _profile(model, data, steps: int) -> list[dict]:
     from benchbench.measure import profile_op_types
 
+    steps = min(steps, PROFILE_STEPS)
     return profile_op_types(lambda: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0), steps)
 
 
@@ -196,10 +200,13 @@ def bench_repeated(config: BenchConfig, repeats: int) -> dict:
         return bench(config)
     if config.backend != "tensorflow" and not config.gflops:  # counted once, not in every process
         config = dataclasses.replace(config, gflops=counted_flops(config) / 1e9)
-    records = sorted((child("bench", dataclasses.asdict(config), backend=config.backend) for _ in range(repeats)),
+    # A profile (asked for) is taken in the first process only, after its timed steps: its op mix, not its speed.
+    records = sorted((child("bench", {**dataclasses.asdict(config), "profile": config.profile and not i},
+                            backend=config.backend) for i in range(repeats)),
                      key=lambda r: r["train_images_per_second"])
     median = dict(records[(len(records) - 1) // 2])
     median["repeats"] = [{"train_images_per_second": r["train_images_per_second"], "mfu": r["mfu"]} for r in records]
+    median["profile"] = next((r["profile"] for r in records if r["profile"]), None)
     return median
 
 

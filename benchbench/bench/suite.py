@@ -15,8 +15,10 @@ from benchbench.bench.speed import BenchConfig, bench_repeated, installed
 REFERENCE = (("vit_keras", 64, 12),  # 32 px CIFAR input, resized to 72 px inside
              ("shiftvit_keras", 64, 20),  # 48 px
              ("mobilevit_xxs", 16, 12))  # 256 px
-SUITE = [BenchConfig(model, batch_size=batch, steps=steps) for model, batch, steps in REFERENCE]
-SUITE += [BenchConfig("vit_tiny", image_size=32, batch_size=64), BenchConfig("shiftvit_t_light", image_size=32)]
+# Each profiled once (in its first process, after the timed steps): where the step time goes, per family.
+SUITE = [BenchConfig(model, batch_size=batch, steps=steps, profile=True) for model, batch, steps in REFERENCE]
+SUITE += [BenchConfig("vit_tiny", image_size=32, batch_size=64, profile=True),
+          BenchConfig("shiftvit_t_light", image_size=32, profile=True)]
 # bf16 where its target applies (a CPU with AMX, or a GPU); elsewhere precision auto's probe shows what bf16 does.
 BF16_SUITE = [BenchConfig(model, batch_size=batch, steps=steps, precision="bf16") for model, batch, steps in REFERENCE]
 # The shift-vs-attention pair at the configuration of studies/shift_vs_attention.toml (32 px, patches of 2): not in

@@ -8,6 +8,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from benchbench import io
+from benchbench.bench.speed import PROFILE_STEPS
 from benchbench.bench.suite import (
     SUITE,
     TARGET_BF16_SPEEDUP,
@@ -103,6 +104,28 @@ def record_markdown(record: dict) -> str:
             [[p["op"], f"{p['ms_per_step']:.1f}", f"{100 * p['share']:.1f}"] for p in record["profile"]],
             headers=["op", "ms / step", "share %"], tablefmt="github", disable_numparse=True)
     return text
+
+
+# Op types that do the counted FLOPs (matmuls and convolutions, forward and backward); the rest of the op time
+# is what keeps MFU below the matmul peak.
+FLOP_OPS = ("MatMul", "BatchMatMul", "Conv2D", "Conv2DBackprop", "DepthwiseConv2d", "FusedConv2D", "Einsum")
+
+
+def profiles_markdown(records: list[dict], top: int = 8) -> str:
+    """Each profiled configuration's training step by op type: the FLOP-doing ops' share of op time, and the
+    op types that take the most."""
+    parts = []
+    for r in records:
+        if not r.get("profile"):
+            continue
+        flop_share = sum(p["share"] for p in r["profile"] if p["op"].lstrip("_").startswith(FLOP_OPS))
+        rows = [[p["op"], "matmul/conv" if p["op"].lstrip("_").startswith(FLOP_OPS) else "", f"{p['ms_per_step']:.1f}",
+                 f"{100 * p['share']:.1f}"] for p in r["profile"][:top]]
+        parts.append(f"**{_label(r)}** ({r['family']}, {r['image_size']} px, batch {r['batch_size']}, "
+                     f"{r['precision']}; MFU {100 * r['mfu']:.1f} %): matmuls and convolutions take "
+                     f"{100 * flop_share:.0f} % of the op time among the {len(r['profile'])} costliest op types.\n\n"
+                     + _table(rows, ["op type", "kind", "ms / step", "share of op time %"]))
+    return "\n\n".join(parts)
 
 
 def pipeline_markdown(pipelines: list[dict], records: list[dict]) -> str:
@@ -250,6 +273,10 @@ def write_suite(suite: dict, folder) -> Path:
         "same precision measured in the same process. Inference: forward passes chained in one compiled loop (no "
         "Python dispatch per pass), batch-1 latency and throughput at the batch size.\n\n"
         + suite_markdown(tensorflow) + (f"\n\n{pairs}" if pairs else ""),
+        "## Where each family's training step goes\n\nThe TensorFlow profiler over "
+        f"{PROFILE_STEPS} training steps of each configuration above, in its first process after the timed steps. "
+        "Op time is summed over both cores' threads, so it exceeds the step's wall time; what is not a matmul or a "
+        "convolution is what keeps MFU below the matmul peak.\n\n" + profiles_markdown(tensorflow),
         "## Backends\n\nThe reference configurations in fp32 on each Keras backend, in fresh processes (JAX and "
         "torch: one each, so a figure may be off by the 20 % one process swings; TensorFlow: the median row above), "
         "the same model code and the same random batches through the same `fit`; the first step, which traces and "
