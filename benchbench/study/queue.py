@@ -246,6 +246,12 @@ class Queue:
             return trial_id, trial
         return None
 
+    def mark_measuring(self, trial_id: int, config: RunConfig) -> None:
+        """Marks the claimed cell as the one measuring its configuration's costs (workers.py's _measured_elsewhere)."""
+        from benchbench.run import costs
+
+        self.storage.set_trial_user_attr(trial_id, "measures_costs", costs.key(config))
+
     def running(self) -> list[tuple[int, object]]:
         """(trial id, trial) of every running cell."""
         from optuna.trial import TrialState

@@ -73,7 +73,11 @@ def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, p
         handed = None
         trial_id, trial = cell
         config = RunConfig.from_resolved(trial.user_attrs["config"])
-        measure = bool(restart) and _costs_missing(queue, runs_dir, config)
+        missing = bool(restart) and _costs_missing(queue, runs_dir, config)
+        elsewhere = missing and _measured_elsewhere(queue, trial_id, config)
+        measure = missing and not elsewhere
+        if measure:
+            queue.mark_measuring(trial_id, config)  # before a restart: other workers need not measure it too
         if measure and ran:
             say(f"fresh    {config.model}: its first cell runs in a fresh worker process, which measures its costs")
             restart(trial_id)  # does not return
@@ -87,7 +91,7 @@ def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, p
             show(epoch)
         sharing = queue.running_on_this_host()
         record = _run_cell(queue, trial_id, config, label, runs_dir=runs_dir, data_dir=data_dir, tracking=tracking,
-                           echo=echo, say=say, show=show, measure_costs=measure)
+                           echo=echo, say=say, show=show, measure_costs=measure, probe=not elsewhere)
         if record is None:
             continue
         # How many cells shared this machine while it trained (at its start or end): its training speed's context.
@@ -167,6 +171,18 @@ def _costs_missing(queue: Queue, runs_dir: Path, config: RunConfig) -> bool:
     return queue.settings.costs == "fresh_process" and not costs.path(config, runs_dir.parent / "costs").exists()
 
 
+def _measured_elsewhere(queue: Queue, trial_id: int, config: RunConfig) -> bool:
+    """Whether another running cell is measuring this configuration's costs (Queue.mark_measuring). Then this
+    cell neither restarts nor probes: it runs in this process with quick in-run costs, and the report takes the
+    configuration's costs from the measuring cell's file. Otherwise every worker reaching a new model while its
+    first cell trained restarted to measure the same costs (the demo's two workers did at each of its models: a
+    process start and a lost model reuse each time)."""
+    from benchbench.run import costs
+
+    key = costs.key(config)
+    return any(other != trial_id and trial.user_attrs.get("measures_costs") == key for other, trial in queue.running())
+
+
 def _next_cell(queue: Queue, poll_seconds: float):
     """The next claimed (trial id, trial), or None once no cell is queued or running. While other workers train
     the last cells it waits, in case one of them dies and its cell is re-queued."""
@@ -189,7 +205,7 @@ def _next_cell(queue: Queue, poll_seconds: float):
 
 def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, runs_dir: Path, data_dir: str | None,
               tracking: str, echo: Callable[[str], None], say: Callable[[str], None],
-              show: Callable[[int], None] | None, measure_costs: bool = False) -> dict | None:
+              show: Callable[[int], None] | None, measure_costs: bool = False, probe: bool = True) -> dict | None:
     def on_epoch(logs: dict) -> None:
         queue.record_epoch(trial_id, logs["epoch"])
         say(f"         {label}  epoch {logs['epoch']}/{config.epochs}  loss {logs['loss']:.3f}  "
@@ -200,7 +216,7 @@ def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, run
     with heartbeat(queue.storage, trial_id):  # the probe too: it takes a while, and the cell is claimed
         try:
             probed, started, sharing = None, time.monotonic(), queue.running_on_this_host()
-            if queue.settings.costs == "fresh_process" and not measure_costs:
+            if queue.settings.costs == "fresh_process" and not measure_costs and probe:
                 probed = _probe_costs(config, runs_dir.parent / "costs", echo, queue.running_on_this_host)
             probe_seconds = time.monotonic() - started  # ~0 when another cell of its configuration probed already
             record = execute(config, out_dir=str(runs_dir), data_dir=data_dir, resume=True, verbose=0,
