@@ -111,6 +111,10 @@ def record_markdown(record: dict) -> str:
 FLOP_OPS = ("MatMul", "BatchMatMul", "Conv2D", "Conv2DBackprop", "DepthwiseConv2d", "FusedConv2D", "Einsum")
 
 
+def _does_flops(op: str) -> bool:
+    return op.lstrip("_").startswith(FLOP_OPS)
+
+
 def profiles_markdown(records: list[dict], top: int = 8) -> str:
     """Each profiled configuration's training step by op type: the FLOP-doing ops' share of op time, and the
     op types that take the most."""
@@ -118,8 +122,8 @@ def profiles_markdown(records: list[dict], top: int = 8) -> str:
     for r in records:
         if not r.get("profile"):
             continue
-        flop_share = sum(p["share"] for p in r["profile"] if p["op"].lstrip("_").startswith(FLOP_OPS))
-        rows = [[p["op"], "matmul/conv" if p["op"].lstrip("_").startswith(FLOP_OPS) else "", f"{p['ms_per_step']:.1f}",
+        flop_share = sum(p["share"] for p in r["profile"] if _does_flops(p["op"]))
+        rows = [[p["op"], "matmul/conv" if _does_flops(p["op"]) else "", f"{p['ms_per_step']:.1f}",
                  f"{100 * p['share']:.1f}"] for p in r["profile"][:top]]
         parts.append(f"**{_label(r)}** ({r['family']}, {r['image_size']} px, batch {r['batch_size']}, "
                      f"{r['precision']}; MFU {100 * r['mfu']:.1f} %): matmuls and convolutions take "
