@@ -105,6 +105,23 @@ def test_another_backend_runs_in_fresh_processes_and_the_median_is_reported():
     assert record["first_step_seconds"] > record["train_step_seconds"] > 0
 
 
+def test_other_backends_take_the_flops_tensorflow_counted_for_the_same_configuration():
+    """The suite counts FLOPs once per configuration: a JAX or torch row reuses TensorFlow's count of the same
+    model, size, precision and options (a fresh TensorFlow process each otherwise), and only that one."""
+    from benchbench.bench.suite import _counted
+
+    tf_record = {"backend": "tensorflow", "model": "vit_keras", "image_size": 32, "reference_image_size": 32,
+                 "precision": "fp32", "model_args": {}, "gflops": 0.4}
+    jax = BenchConfig("vit_keras", backend="jax")
+    assert _counted(jax, [tf_record]).gflops == 0.4
+    assert _counted(BenchConfig("vit_keras"), [tf_record]).gflops is None  # TensorFlow counts its own
+    for other in (BenchConfig("vit_keras", image_size=48, backend="jax"),
+                  BenchConfig("vit_keras", precision="bf16", backend="jax"),
+                  BenchConfig("vit_keras", model_args=(("depth", 2),), backend="jax"),
+                  BenchConfig("shiftvit_keras", backend="jax")):
+        assert _counted(other, [tf_record]).gflops is None, other
+
+
 def test_pipeline_throughput_on_stand_in_images():
     from benchbench.bench import pipeline_throughput
 
