@@ -97,15 +97,18 @@ def test_same_command_twice_is_bitwise_identical(reference, tmp_path):
 
 def test_a_run_that_reuses_the_last_seeds_traced_model_equals_a_fresh_process(reference, tmp_path, capsys):
     """run/reuse.py: seed 0 run in a process that just trained seed 1 of the same configuration gets that model
-    back, re-initialised, with its traced functions; its results are bitwise the fresh process's."""
+    back, re-initialised, with its traced functions (measure.py's compiled inference passes too); its results are
+    bitwise the fresh process's."""
+    from benchbench import measure
     from benchbench.run import reuse
 
     out, _ = reference
     reuse.forget()
     assert main(["run", *ARGS, "--seed", "1", "--out", str(tmp_path / "one")], capsys)[0] == 0
-    kept = reuse._kept[1]
+    kept, passes = reuse._kept[1], measure._last_compiled[2]
     assert main(["run", *ARGS, "--out", str(tmp_path / "zero")], capsys)[0] == 0
     assert reuse._kept[1] is kept  # the same model object trained both seeds
+    assert measure._last_compiled[2] is passes  # and its inference timing did not trace its passes again
     a = json.loads((run_dir(out) / "run.json").read_text())["metrics"]
     b = json.loads((run_dir(tmp_path / "zero") / "run.json").read_text())["metrics"]
     assert a == b
