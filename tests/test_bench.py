@@ -122,6 +122,24 @@ def test_other_backends_take_the_flops_tensorflow_counted_for_the_same_configura
         assert _counted(other, [tf_record]).gflops is None, other
 
 
+def test_repeats_count_flops_and_profile_once(monkeypatch):
+    """bench_repeated: the first fresh process counts the FLOPs and profiles; the others take its count."""
+    from benchbench.bench import speed
+
+    payloads = []
+
+    def child(mode, payload, backend=None):
+        payloads.append(payload)
+        return {"gflops": payload["gflops"] or 0.4, "train_images_per_second": 10.0 + len(payloads), "mfu": 0.3,
+                "profile": [{"op": "MatMul"}] if payload["profile"] else None}
+
+    monkeypatch.setattr(speed, "child", child)
+    record = speed.bench_repeated(BenchConfig("vit_keras", profile=True), repeats=3)
+    assert [p["gflops"] for p in payloads] == [None, 0.4, 0.4]
+    assert [p["profile"] for p in payloads] == [True, False, False]
+    assert record["train_images_per_second"] == 12.0 and record["profile"] == [{"op": "MatMul"}]
+
+
 def test_pipeline_throughput_on_stand_in_images():
     from benchbench.bench import pipeline_throughput
 

@@ -29,7 +29,7 @@ def study_efficiency(study: Path = STUDY, seeds: int | None = 2, workers: int = 
         path.write_text(re.sub(r"^seeds\s*=.*$", f"seeds = {kept}", text, count=1, flags=re.M))
         start = time.monotonic()
         run_module("benchbench", "study", str(path), "--workers", str(workers), "--out", f"{folder}/results",
-                   "--report-dir", f"{folder}/reports", what="the bench's study", cwd=folder,
+                   "--report-dir", "none", what="the bench's study", cwd=folder,
                    env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
         spent = json.loads((Path(folder) / "results" / name / FILE).read_text())
     return {**spent, "study": name, "seeds": kept, "all_seeds": len(all_seeds),

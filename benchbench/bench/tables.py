@@ -273,8 +273,9 @@ def write_suite(suite: dict, folder) -> Path:
         "## Training and inference speed (TensorFlow)\n\n"
         f"Each configuration measured in {repeats} fresh process(es); the row is the median one, the range is over "
         "the processes. Training: median step time inside one `fit` on in-memory random images after 3 warm-up "
-        "steps; MFU = 3 x forward FLOPs x train img/s / peak, the peak being the best 2048^2 / 4096^2 matmul of the "
-        "same precision measured in the same process. Inference: forward passes chained in one compiled loop (no "
+        "steps; MFU = 3 x forward FLOPs x train img/s / peak, the peak being the best n x n matmul (n = 2048, 3072, "
+        "4096 up to the first taking 0.2 s, which saturates the cores) of the same precision measured in the same "
+        "process. Inference: forward passes chained in one compiled loop (no "
         "Python dispatch per pass), batch-1 latency and throughput at the batch size.\n\n"
         + suite_markdown(tensorflow) + (f"\n\n{pairs}" if pairs else ""),
         "## Where each family's training step goes\n\nThe TensorFlow profiler over "
