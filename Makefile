@@ -80,7 +80,7 @@ study-shift-vs-attention: install
 	$(BIN)/benchbench study studies/shift_vs_attention.toml $(STUDY_ARGS)
 
 # Speed and MFU of the reference configurations (3 fresh processes each), the input pipelines and the runner
-# overhead on this machine: reports/bench/<host>.md (about 15 minutes on 2 cores).
+# overhead on this machine: reports/bench/<host>.md (21-27 minutes on the 2-core EPYC, fast hour to slow).
 bench: install
 	$(BIN)/benchbench bench --suite --out reports/bench
 
