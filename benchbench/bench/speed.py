@@ -214,12 +214,12 @@ def bench_repeated(config: BenchConfig, repeats: int) -> dict:
     if config.backend != "tensorflow" and not config.gflops:  # counted once, not in every process
         config = dataclasses.replace(config, gflops=counted_flops(config) / 1e9)
     # A profile (asked for) is taken in the first process only, after its timed steps: its op mix, not its speed.
-    # The first process counts the FLOPs (a trace of the forward pass) and the others take its count.
     records = []
     for i in range(repeats):
-        counted = dataclasses.replace(config, gflops=config.gflops or (records[0]["gflops"] if records else None))
-        records.append(child("bench", {**dataclasses.asdict(counted), "profile": config.profile and not i},
+        records.append(child("bench", {**dataclasses.asdict(config), "profile": config.profile and not i},
                              backend=config.backend))
+        # The first process counted the FLOPs (a trace of the forward pass): the others take its count.
+        config = dataclasses.replace(config, gflops=records[0]["gflops"])
     records.sort(key=lambda r: r["train_images_per_second"])
     median = dict(records[(len(records) - 1) // 2])
     median["repeats"] = [{"train_images_per_second": r["train_images_per_second"], "mfu": r["mfu"]} for r in records]

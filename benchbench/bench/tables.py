@@ -8,7 +8,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from benchbench import io
-from benchbench.bench.speed import PROFILE_STEPS
+from benchbench.bench.speed import PROFILE_STEPS, SATURATED_SECONDS
 from benchbench.bench.suite import (
     SUITE,
     TARGET_BF16_SPEEDUP,
@@ -274,8 +274,8 @@ def write_suite(suite: dict, folder) -> Path:
         f"Each configuration measured in {repeats} fresh process(es); the row is the median one, the range is over "
         "the processes. Training: median step time inside one `fit` on in-memory random images after 3 warm-up "
         "steps; MFU = 3 x forward FLOPs x train img/s / peak, the peak being the best n x n matmul (n = 2048, 3072, "
-        "4096 up to the first taking 0.2 s, which saturates the cores) of the same precision measured in the same "
-        "process. Inference: forward passes chained in one compiled loop (no "
+        f"4096 up to the first taking {SATURATED_SECONDS:g} s, which saturates the cores) of the same precision "
+        "measured in the same process. Inference: forward passes chained in one compiled loop (no "
         "Python dispatch per pass), batch-1 latency and throughput at the batch size.\n\n"
         + suite_markdown(tensorflow) + (f"\n\n{pairs}" if pairs else ""),
         "## Where each family's training step goes\n\nThe TensorFlow profiler over "
