@@ -161,6 +161,18 @@ class Terminated(KeyboardInterrupt):
 
 _resend = None  # the write end of the pipe to the thread that sends a signal again (see stop_on_sigterm)
 _held: list[int] | None = None  # SIGTERM/SIGINT that arrived while held (see hold_signals); None: not holding
+_stopping: int | None = None  # the last SIGTERM/SIGINT raised or re-sent (see stop_requested)
+
+
+def stop_requested() -> KeyboardInterrupt | None:
+    """The stop a signal asked for (Terminated or KeyboardInterrupt), or None: for code that catches ordinary
+    errors, because C code that called back into Python can turn the signal's exception into another error
+    (TensorFlow's nest flattening reports it as unraisable and fails with a ValueError)."""
+    if _stopping is None:
+        return None
+    import signal
+
+    return Terminated() if _stopping == signal.SIGTERM else KeyboardInterrupt()
 
 
 def hold_signals() -> None:
@@ -217,18 +229,27 @@ def stop_on_sigterm() -> None:
             os.kill(os.getpid(), signum)
 
     def later(signum: int) -> None:
+        global _stopping
+        _stopping = signum
         os.write(_resend, bytes([signum]))  # one C call: nothing in it for a signal to land on
 
     def stop(signum, frame):
+        global _stopping
         if _held is not None:
             return _held.append(signum)
         if frame is not None and frame.f_code in (redeliver.__code__, later.__code__):
             return later(signum)
+        _stopping = signum
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
     def redeliver(unraisable) -> None:
         # A second signal can land while the first unwinds the finalizer: it arrives as the first's __context__.
+        # C code can wrap it: "SystemError: <built-in function __import__> returned a result with an exception
+        # set", caused by the signal's exception, which TensorFlow's nest flattening reports as unraisable.
         error, resent = unraisable.exc_value, False
+        cause = getattr(error, "__cause__", None)
+        if not isinstance(error, KeyboardInterrupt) and isinstance(cause, KeyboardInterrupt):
+            error = cause
         while isinstance(error, KeyboardInterrupt):
             later(signal.SIGTERM if isinstance(error, Terminated) else signal.SIGINT)
             error, resent = error.__context__, True

@@ -150,12 +150,22 @@ CHAINED = """
     exc_value = console.Terminated()
     exc_value.__context__ = KeyboardInterrupt()
 """
+# C code that called back into Python and reports the signal's exception it could not raise (TensorFlow's nest
+# flattening, seen in CI): CPython wraps it as the cause of a SystemError.
+WRAPPED = """
+    exc_value = SystemError("<built-in function __import__> returned a result with an exception set")
+    exc_value.__cause__ = exc_value.__context__ = KeyboardInterrupt()
+"""
 
 
-@pytest.mark.parametrize("unraisable", [LANDS_IN_HOOK, CHAINED], ids=["lands-in-hook", "chained"])
-def test_no_signal_is_lost_in_the_resend_hook(unraisable):
+@pytest.mark.parametrize("unraisable,raised", [(LANDS_IN_HOOK, ["KeyboardInterrupt", "Terminated"]),
+                                               (CHAINED, ["KeyboardInterrupt", "Terminated"]),
+                                               (WRAPPED, ["KeyboardInterrupt"])],
+                         ids=["lands-in-hook", "chained", "wrapped"])
+def test_no_signal_is_lost_in_the_resend_hook(unraisable, raised):
     """Under load the helper's resend landed while the hook still ran (a worker printed the hook's traceback and
-    trained on until killed 30 s later): each signal the hook sees must be raised again at an ordinary line."""
+    trained on until killed 30 s later): each signal the hook sees must be raised again at an ordinary line,
+    with nothing printed, and code that catches ordinary errors can ask whether a stop is under way."""
     code = f"""if True:
         import signal, sys, time
         from benchbench import console
@@ -175,7 +185,7 @@ def test_no_signal_is_lost_in_the_resend_hook(unraisable):
                 spin()
         except KeyboardInterrupt as second:
             caught.append(type(second).__name__)
-        print(sorted(caught))
+        print(sorted(caught), isinstance(console.stop_requested(), KeyboardInterrupt))
     """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.stdout.strip() == "['KeyboardInterrupt', 'Terminated']" and result.stderr == "", result.stderr
+    assert result.stdout.strip() == f"{raised} True" and result.stderr == "", result.stderr

@@ -229,16 +229,23 @@ def _run_cell(queue: Queue, trial_id: int, config: RunConfig, label: str, *, run
                 costs.from_run(config, record, runs_dir.parent / "costs", max(sharing, queue.running_on_this_host()))
             return {**record, "timing_seconds": {**record["timing_seconds"], "cost_probe": probe_seconds}}
         except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM (scancel), submitit's preemption exit
-            with console.signals_held():  # a second signal (SLURM's SIGTERM after its warning) must wait
-                queue.requeue(trial_id, "interrupted" if isinstance(stop, KeyboardInterrupt) else "preempted")
+            _give_back(queue, trial_id, stop)
             raise
         except Exception as error:  # one broken cell must not stop the study; it is reported and re-tried on restart
+            if (stop := console.stop_requested()) is not None:  # the signal came back as another error
+                _give_back(queue, trial_id, stop)
+                raise stop from None
             message = f"{type(error).__name__}: {error}".splitlines()[0]
             queue.fail(trial_id, message)
             echo(f"failed   {label}: {message}")
             if isinstance(error, DiskFullError):  # every next cell would fail the same way: stop this worker
                 raise
             return None
+
+
+def _give_back(queue: Queue, trial_id: int, stop: BaseException) -> None:
+    with console.signals_held():  # a second signal (SLURM's SIGTERM after its warning) must wait
+        queue.requeue(trial_id, "interrupted" if isinstance(stop, KeyboardInterrupt) else "preempted")
 
 
 def worker_env(workers: int) -> dict:

@@ -17,6 +17,7 @@ from typing import Any
 
 import keras
 
+from benchbench import console
 from benchbench.run.config import RunConfig, dataset_slug, validate, with_overrides
 from benchbench.run.train import execute
 from benchbench.storage import exclusive, heartbeat, open_storage, storage_errors
@@ -174,6 +175,9 @@ def _run_trial(search: Search, storage, study, trial, *, runs_dir, data_dir, tra
             study.tell(trial, state=TrialState.FAIL)
             raise
         except Exception as error:
+            if (stop := console.stop_requested()) is not None:  # the signal came back as another error
+                study.tell(trial, state=TrialState.FAIL)
+                raise stop from None
             message = f"{type(error).__name__}: {error}".splitlines()[0]
             trial.set_user_attr("error", message)
             study.tell(trial, state=TrialState.FAIL)

@@ -73,6 +73,35 @@ def test_a_large_enqueue_says_how_far_it_is(tmp_path, monkeypatch):
     assert len(lines) > 100 and lines[-1] == "queueing cells: 119/120 in the storage"
 
 
+def test_a_signal_that_comes_back_as_another_error_still_gives_the_cell_back(tmp_path, monkeypatch):
+    """TensorFlow's nest flattening can swallow the KeyboardInterrupt a signal raised inside one of its callbacks
+    and fail with a ValueError instead (seen in CI: the worker marked its cell failed and trained the next one).
+    The worker must stop all the same, giving its cell back as interrupted."""
+    from optuna.trial import TrialState
+
+    from benchbench import console
+    from benchbench.study import workers
+
+    cell = RunConfig("vit_tiny", "synthetic")
+    queue = Queue(Study("swallowed", None, (cell,), tracking="none"), sqlite_url(tmp_path / "q.db"))
+    queue.start()
+    trial_id, _ = queue.claim()
+
+    def swallowed(*args, **kwargs):
+        monkeypatch.setattr(console, "_stopping", signal.SIGINT)  # what the signal handler notes as it raises
+        raise ValueError("Could not pack sequence. Structure had 24 atoms, but flat_sequence had 23 items.")
+
+    monkeypatch.setattr(workers, "execute", swallowed)
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        workers._run_cell(queue, trial_id, cell, "vit_tiny synthetic seed 0", runs_dir=tmp_path / "runs",
+                          data_dir=None, tracking="none", echo=lines.append, say=lines.append, show=None, probe=False)
+    trials = queue.optuna.get_trials()
+    assert [(t.state, t.user_attrs.get("error")) for t in trials] == [(TrialState.FAIL, "interrupted"),
+                                                                      (TrialState.WAITING, None)]
+    assert not any(line.startswith("failed") for line in lines), lines
+
+
 def session_processes(session: int) -> list[int]:
     """Processes still alive in a session (the study and its workers were started in their own)."""
     alive = []
