@@ -159,6 +159,7 @@ def test_runner_overhead_measures_both_sides():
     assert o["bare_fit_seconds"] > 0 and o["runner_fit_seconds"] > 0 and 0 < o["bookkeeping_seconds"] < 5
     runner = o["runner_fit_seconds"] + o["bookkeeping_seconds"]
     assert o["overhead"] == pytest.approx(runner / o["bare_fit_seconds"] - 1)
+    assert o["pair_overheads"] == [pytest.approx(o["overhead"])] == [pytest.approx(o["pair_overhead_median"])]
 
 
 @pytest.mark.slow
@@ -169,7 +170,8 @@ def test_suite_file_states_every_target_and_the_backend_table(record, tmp_path):
                 "stand_in_size": [32, 32], "images_per_second": 1000.0, "model": "shiftvit_keras"}
     overhead = {"model": "shiftvit_t_light", "dataset": "digits", "epochs": 5, "repeats": 3, "bare_fit_seconds": 10.0,
                 "runner_fit_seconds": 10.1, "bookkeeping_seconds": 0.1, "setup_seconds": 1.0, "final_seconds": 1.0,
-                "overhead": 0.02, "fit_overhead": 0.01, "bookkeeping_share": 0.01}
+                "overhead": 0.02, "fit_overhead": 0.01, "bookkeeping_share": 0.01,
+                "pair_overheads": [0.031, -0.004, 0.021], "pair_overhead_median": 0.021}
     probe = {"precision": "fp32", "bf16_speedup": 0.9, "speedups": {"vit": 1.3, "shiftvit": 0.9}, "margin": 1.15,
              "step_seconds": {"vit": {"fp32": 0.13, "bf16": 0.1}, "shiftvit": {"fp32": 0.09, "bf16": 0.1}},
              "rounds": 7, "round_steps": 5}
@@ -189,6 +191,7 @@ def test_suite_file_states_every_target_and_the_backend_table(record, tmp_path):
     assert "without AMX" in text and f"{1000.0 / record['train_images_per_second']:.1f}x" in text
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines() if line[:1] == "|"]
     assert ["runner overhead over a bare `model.fit`", "+2.0 %", "≤ 3 %", "yes"] in rows
+    assert "+3.1, -0.4, +2.1 (+2.1)" in text
     assert ["study time in `fit` (`demo`, 2 seeds)", "80.0 %", "≥ 85 %", "**no**"] in rows
     assert ["precision auto never slower than fp32", "auto = fp32: 1.00x fp32", "≥ 1.00x", "yes"] in rows
     assert ["`make bench` wall time on this machine", "25.0 min", "≤ 20 min", "**no**"] in rows

@@ -22,22 +22,30 @@ def runner_overhead(config, repeats: int = 3) -> dict:
     The runner's time is its one fit call over all epochs (with the step timer and op determinism) plus its
     per-epoch bookkeeping (checkpoints, best weights, state file, W&B offline logging); setup and the final
     test evaluation and cost measurements are reported apart, since a bare script loads data and evaluates
-    too. W&B runs offline here (no network): online logging adds its upload thread."""
+    too. W&B runs offline here (no network): online logging adds its upload thread.
+
+    The processes run in pairs, bare first in one pair and runner first in the next (bare, runner, runner,
+    bare, ...): the machine's speed drifts by 10-20 % over minutes here, and a fixed order would hand one side
+    the drift. Besides the medians' ratio (the target's measure), each pair's ratio is kept: neighbours share
+    the machine's state of the moment, so their median is the steadier figure."""
     payload = config.resolved()
     bare, runner = [], []
-    for _ in range(repeats):
-        bare.append(child("bare", payload))
-        runner.append(child("runner", payload))
+    for pair in range(repeats):
+        sides = [("bare", bare), ("runner", runner)]
+        for mode, runs in sides if pair % 2 == 0 else sides[::-1]:
+            runs.append(child(mode, payload))
     bare_fit = statistics.median(r["fit"] for r in bare)
     runner_fit = statistics.median(r["fit"] for r in runner)
     bookkeeping = statistics.median(r["bookkeeping"] for r in runner)
+    pairs = [(r["fit"] + r["bookkeeping"]) / b["fit"] - 1 for b, r in zip(bare, runner, strict=True)]
     return {"model": config.model, "dataset": config.dataset, "epochs": config.epochs,
             "image_size": config.image_size, "batch_size": config.batch_size, "repeats": repeats,
             "bare_fit_seconds": bare_fit, "runner_fit_seconds": runner_fit, "bookkeeping_seconds": bookkeeping,
             "setup_seconds": statistics.median(r["setup"] for r in runner),
             "final_seconds": statistics.median(r["final"] for r in runner),
             "overhead": (runner_fit + bookkeeping) / bare_fit - 1, "fit_overhead": runner_fit / bare_fit - 1,
-            "bookkeeping_share": bookkeeping / bare_fit, "bare_runs": bare, "runner_runs": runner}
+            "bookkeeping_share": bookkeeping / bare_fit, "pair_overheads": pairs,
+            "pair_overhead_median": statistics.median(pairs), "bare_runs": bare, "runner_runs": runner}
 
 
 def bare_fit(payload: dict) -> dict:

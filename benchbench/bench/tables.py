@@ -146,13 +146,22 @@ def pipeline_markdown(pipelines: list[dict], records: list[dict]) -> str:
     return _table(rows, headers)
 
 
+def _pairs(o: dict) -> str:
+    """Each alternating pair's total overhead and their median: "+2.1, -0.4, +3.0 (+2.1)"; "–" in a report
+    written before pairs were kept."""
+    if "pair_overheads" not in o:
+        return "–"
+    return (", ".join(f"{100 * p:+.1f}" for p in o["pair_overheads"]) +
+            f" ({100 * o['pair_overhead_median']:+.1f})")
+
+
 def overhead_markdown(o: dict) -> str:
     row = [f"`{o['model']}` on {o['dataset']}, {o['epochs']} epochs", f"{o['bare_fit_seconds']:.1f}",
            f"{o['runner_fit_seconds']:.1f}", f"{o['bookkeeping_seconds']:.2f}", f"{100 * o['fit_overhead']:+.1f}",
-           f"{100 * o['bookkeeping_share']:.1f}", f"{100 * o['overhead']:+.1f}", f"≤ {100 * TARGET_OVERHEAD:.0f}",
-           f"{o['setup_seconds']:.1f} / {o['final_seconds']:.1f}"]
+           f"{100 * o['bookkeeping_share']:.1f}", f"{100 * o['overhead']:+.1f}", _pairs(o),
+           f"≤ {100 * TARGET_OVERHEAD:.0f}", f"{o['setup_seconds']:.1f} / {o['final_seconds']:.1f}"]
     headers = ["run", "bare fit (s)", "runner fits (s)", "bookkeeping (s)", "fit overhead %", "bookkeeping %",
-               "total overhead %", "target %", "setup / final (s)"]
+               "total overhead %", "per pair % (median)", "target %", "setup / final (s)"]
     return _table([row], headers)
 
 
@@ -302,7 +311,9 @@ def write_suite(suite: dict, folder) -> Path:
         f"model on the same batches, each in {suite['overhead']['repeats']} fresh processes (medians). Runner = its "
         "fit call (all epochs, step timer, op determinism) + per-epoch bookkeeping (checkpoints, best weights, state "
         "file, W&B offline). Setup (data, model) and the final test pass are listed apart: a bare script has its "
-        "own.\n\n" + overhead_markdown(suite["overhead"])]
+        "own. The processes alternate in pairs, bare first in one and runner first in the next, since the machine's "
+        "speed drifts over minutes; each pair's total overhead is listed too, neighbours sharing the machine's "
+        "state of the moment.\n\n" + overhead_markdown(suite["overhead"])]
     io.write_text(path, "\n\n".join(sections) + "\n")
     io.write_json(path.with_suffix(".json"), suite)  # every figure, for scripts
     return path

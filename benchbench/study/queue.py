@@ -12,6 +12,7 @@ never touches finished ones.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import time
@@ -39,6 +40,12 @@ class Settings:
     max_retries: int = 2
     protocol: str = "recipe"
     job_type: str = "train"  # W&B's job type of the cells' runs ("confirm" for a search's confirmation)
+
+
+def sibling_key(config: dict) -> str:
+    """What a cell's resolved config says but its seed: the cells of one model configuration, which a worker
+    runs on the model it traced for the first (run/reuse.py)."""
+    return json.dumps({**config, "seed": None}, sort_keys=True, default=str)
 
 
 def worker_identity() -> dict:
@@ -214,16 +221,25 @@ class Queue:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(self.optuna)
 
-    def claim(self):
-        """Atomically takes the lowest-numbered WAITING trial; None when there is none.
+    def claim(self, after: str | None = None):
+        """Atomically takes a WAITING trial; None when there is none. First choice: a cell of the configuration
+        this worker ran last (`after`, its `sibling_key`), whose kept model serves it without a new trace
+        (run/reuse.py); then a cell of a configuration no running cell has (another worker's model would serve
+        those); then any. Within each, the lowest number (file order).
 
         Should a cell ever be queued twice (enqueueing is locked, so this is a second line of defence), the
         duplicate with the higher number is claimed and then dropped (FAIL, `duplicate_of`). A busy database
-        ends the scan rather than skipping ahead, so trials are always tried lowest number first."""
+        ends the scan rather than skipping ahead, so trials are always tried in that order."""
         from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
         from optuna.trial import TrialState
 
-        for trial in sorted(self._trials((TrialState.WAITING,)), key=lambda t: t.number):
+        running = {sibling_key(t.user_attrs["config"]) for t in self._trials((TrialState.RUNNING,))}
+
+        def order(trial) -> tuple[int, int]:
+            key = sibling_key(trial.user_attrs["config"])
+            return 0 if key == after else 1 if key not in running else 2, trial.number
+
+        for trial in sorted(self._trials((TrialState.WAITING,)), key=order):
             trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
             try:
                 if not self.storage.set_trial_state_values(trial_id, TrialState.RUNNING):

@@ -17,7 +17,7 @@ from benchbench.run.checkpoint import committed_epoch
 from benchbench.run.config import RunConfig
 from benchbench.run.train import execute
 from benchbench.storage import STORAGE_ENV, StorageError, heartbeat
-from benchbench.study.queue import Queue
+from benchbench.study.queue import Queue, sibling_key
 
 STOP_GRACE = 30.0  # seconds an interrupted worker gets to mark its cell and exit
 ALONE_SECONDS = 2.0  # of those, how long workers that got the signal themselves are left to stop
@@ -68,10 +68,11 @@ def work(queue: Queue, *, runs_dir: Path, data_dir: str | None, tracking: str, p
     `restart` (see join_and_work), a cell whose configuration's costs are not measured yet is run by a fresh
     process, which measures them: this one if it has run no cell yet, else `restart(trial_id)` replaces it."""
     say = (lambda line: None) if quiet else echo
-    finished, ran, handed = 0, 0, _handed_over(queue, claimed)
-    while (cell := handed or _next_cell(queue, poll_seconds)) is not None:
+    finished, ran, handed, last = 0, 0, _handed_over(queue, claimed), None
+    while (cell := handed or _next_cell(queue, poll_seconds, after=last)) is not None:
         handed = None
         trial_id, trial = cell
+        last = sibling_key(trial.user_attrs["config"])  # the next seed of it runs on this process's traced model
         config = RunConfig.from_resolved(trial.user_attrs["config"])
         missing = bool(restart) and _costs_missing(queue, runs_dir, config)
         elsewhere = missing and _measured_elsewhere(queue, trial_id, config)
@@ -183,16 +184,16 @@ def _measured_elsewhere(queue: Queue, trial_id: int, config: RunConfig) -> bool:
     return any(other != trial_id and trial.user_attrs.get("measures_costs") == key for other, trial in queue.running())
 
 
-def _next_cell(queue: Queue, poll_seconds: float):
-    """The next claimed (trial id, trial), or None once no cell is queued or running. While other workers train
-    the last cells it waits, in case one of them dies and its cell is re-queued."""
+def _next_cell(queue: Queue, poll_seconds: float, after: str | None = None):
+    """The next claimed (trial id, trial), or None once no cell is queued or running (`after`: Queue.claim's).
+    While other workers train the last cells it waits, in case one of them dies and its cell is re-queued."""
     from optuna.exceptions import StorageInternalError
 
     errors = 0
     while True:
         try:
             queue.reap()
-            claimed = queue.claim()
+            claimed = queue.claim(after)
             if claimed or not any(cell.status == "running" for cell in queue.cells()):
                 return claimed
             errors = 0

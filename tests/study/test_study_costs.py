@@ -4,7 +4,6 @@ that asks for them ran or holds before; the leaderboard shows them and says so."
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -58,29 +57,54 @@ def test_seeds_share_one_fresh_process_probe_that_the_leaderboard_shows(tmp_path
 def test_local_workers_measure_each_configuration_in_its_first_cell_run_by_a_fresh_process(tmp_path):
     """With --workers 2, no probe process: a configuration's first cell runs in a fresh worker process (a worker
     that ran another cell starts again, keeping its claim) and its record becomes the costs file."""
-    study = write_study(tmp_path, "fresh", datasets=["synthetic"], models=["vit_tiny", "shiftvit_t_light"],
-                        seeds=[0, 1], epochs=1, batch_size=32, image_size=32, tracking="none", costs="fresh_process",
-                        overrides={"vit_tiny": ONE_BLOCK,
-                                   "shiftvit_t_light": {"model.embed_dim": 24, "model.depths": [1, 1]}})
+    small = {"vit_tiny": ONE_BLOCK, "shiftvit_t_light": {"model.embed_dim": 24, "model.depths": [1, 1]},
+             "resnet20": {"model.depth": 8}}
+    study = write_study(tmp_path, "fresh", datasets=["synthetic"], models=list(small), seeds=[0], epochs=1,
+                        batch_size=32, image_size=32, tracking="none", costs="fresh_process", overrides=small)
     result = run_cli("study", str(study), "--workers", "2", "--out", str(tmp_path / "results"),
                      "--report-dir", str(tmp_path / "reports"))
     assert result.returncode == 0, result.stderr
     results = tmp_path / "results" / "fresh"
     measured = {path.stem: json.loads(path.read_text()) for path in (results / "costs").glob("*.json")}
-    assert len(measured) == 2 and all(c["measured_in"].startswith("the configuration's first cell")
+    assert len(measured) == 3 and all(c["measured_in"].startswith("the configuration's first cell")
                                       for c in measured.values())
-    # Each worker ran a vit_tiny cell first. The first to reach ShiftViT started again to measure it; the other,
-    # seeing that cell measuring, ran its ShiftViT cell in its own process with quick in-run costs, no probe.
-    assert result.stdout.count("fresh    shiftvit_t_light: its first cell runs in a fresh worker process") == 1
+    # The two workers start in fresh processes with the first two models; the first to finish starts again for
+    # the third.
+    assert result.stdout.count("its first cell runs in a fresh worker process") == 1, result.stdout
     records = [json.loads(line) for line in (results / "records.jsonl").read_text().splitlines()]
-    assert len(records) == 4 and all(r["timing_seconds"]["cost_probe"] < 0.5 for r in records)
-    sources = Counter((r["config"]["model"], r["costs_source"]) for r in records)
-    assert sources[("shiftvit_t_light", "fresh process")] == 1, sources
+    assert len(records) == 3 and all(r["timing_seconds"]["cost_probe"] < 0.5 for r in records)
+    assert {r["costs_source"] for r in records} == {"fresh process"}
     for record in records:  # every cell's FLOPs are its configuration's measured ones
         cost = measured[costs.key(RunConfig.from_resolved(record["config"]))]
         assert record["gflops"] == pytest.approx(cost["gflops"]) and cost["peak_memory_mb"] > 0
     board = pd.read_csv(tmp_path / "reports" / "fresh" / "leaderboard.csv")
     assert set(board["costs_source"]) == {"fresh process"}
+
+
+def test_a_cell_whose_configuration_another_worker_measures_runs_here_without_a_probe(tmp_path, monkeypatch):
+    """Neither a restart nor a probe: the measuring cell's costs file serves the report."""
+    from benchbench.storage import sqlite_url
+    from benchbench.study import workers
+    from benchbench.study.file import Study
+    from benchbench.study.queue import Queue
+
+    cells = tuple(RunConfig("vit_tiny", "synthetic", seed=seed) for seed in (0, 1))
+    queue = Queue(Study("measuring", None, cells, tracking="none", costs="fresh_process"),
+                  sqlite_url(tmp_path / "q.db"), results=tmp_path)
+    queue.start()
+    measuring, _ = queue.claim()  # another worker's first cell, measuring its configuration
+    queue.mark_measuring(measuring, cells[0])
+    ran = []
+    monkeypatch.setattr(workers, "_run_cell", lambda *args, **kwargs: ran.append(kwargs))
+    claims = iter([queue.claim(), None])
+    monkeypatch.setattr(workers, "_next_cell", lambda *args, **kwargs: next(claims))
+
+    def restart(trial_id):
+        raise AssertionError("restarted")
+
+    workers.work(queue, runs_dir=tmp_path / "runs", data_dir=None, tracking="none", echo=print, restart=restart,
+                 claimed=None)
+    assert [(kwargs["measure_costs"], kwargs["probe"]) for kwargs in ran] == [(False, False)]
 
 
 def test_the_costs_key_ignores_what_cannot_change_the_costs():

@@ -256,6 +256,30 @@ def test_two_local_workers_share_the_default_sqlite_storage(reference, tmp_path)
     assert_same_results(reference_dir, tmp_path / "out")  # also with one thread per worker instead of two
 
 
+def test_a_worker_claims_its_own_configurations_seeds_and_leaves_others_theirs(tmp_path):
+    """A worker's next seed of the configuration it ran reuses its traced model (run/reuse.py); another worker
+    starts a configuration nobody runs instead of tracing the same model a second time."""
+    from benchbench.run.config import RunConfig
+    from benchbench.study.file import Study
+    from benchbench.study.queue import Queue, sibling_key
+
+    cells = tuple(RunConfig(model, "synthetic", seed=seed) for model in ("vit_tiny", "resnet20") for seed in (0, 1, 2))
+    queue = Queue(Study("affinity", None, cells, tracking="none"), sqlite_url(tmp_path / "q.db"))
+    queue.start()
+
+    def claim(after=None):
+        config = queue.claim(after)[1].user_attrs["config"]
+        return (config["model"], config["seed"]), sibling_key(config)
+
+    (first, _), (second, resnet) = claim(), claim()
+    assert (first, second) == (("vit_tiny", 0), ("resnet20", 0))  # vit_tiny runs: the next worker starts resnet20
+    assert claim(after=resnet)[0] == ("resnet20", 1)  # its own configuration's next seed before lower numbers
+    assert claim()[0] == ("vit_tiny", 1)  # both configurations run: file order
+    assert claim(after=resnet)[0] == ("resnet20", 2)
+    assert claim(after=resnet)[0] == ("vit_tiny", 2)  # none of its own left
+    assert queue.claim(after=resnet) is None
+
+
 @pytest.mark.slow
 def test_four_workers_on_postgres_share_cells_and_requeue_a_dead_one(postgres_url, tmp_path):
     """Four "machines" (separate result folders) on one PostgreSQL storage; one is killed mid-cell."""
