@@ -68,9 +68,14 @@ def forget() -> None:
     _kept = None
 
 
+def sibling_key(resolved: dict) -> str:
+    """A run's resolved config but its seed: the runs that one traced model serves (a study's workers claim
+    cells by it, study/queue.py)."""
+    return json.dumps({**resolved, "seed": None}, sort_keys=True, default=str)
+
+
 def _key(config: RunConfig, image_size: int, steps_per_epoch: int) -> str:
-    return json.dumps({**config.resolved(), "seed": None, "image_size": image_size, "steps": steps_per_epoch},
-                      sort_keys=True, default=str)
+    return f"{sibling_key(config.resolved())} {image_size} px, {steps_per_epoch} steps"
 
 
 def _same_layout(kept: list, fresh: list) -> bool:

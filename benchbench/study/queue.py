@@ -12,7 +12,6 @@ never touches finished ones.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import socket
 import time
@@ -20,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchbench.run.config import RunConfig
+from benchbench.run.reuse import sibling_key
 from benchbench.storage import display_url, exclusive, open_storage, storage_errors
 from benchbench.study.file import Study
 
@@ -40,12 +40,6 @@ class Settings:
     max_retries: int = 2
     protocol: str = "recipe"
     job_type: str = "train"  # W&B's job type of the cells' runs ("confirm" for a search's confirmation)
-
-
-def sibling_key(config: dict) -> str:
-    """What a cell's resolved config says but its seed: the cells of one model configuration, which a worker
-    runs on the model it traced for the first (run/reuse.py)."""
-    return json.dumps({**config, "seed": None}, sort_keys=True, default=str)
 
 
 def worker_identity() -> dict:

@@ -15,9 +15,10 @@ from benchbench import console
 from benchbench.io import DiskFullError
 from benchbench.run.checkpoint import committed_epoch
 from benchbench.run.config import RunConfig
+from benchbench.run.reuse import sibling_key
 from benchbench.run.train import execute
 from benchbench.storage import STORAGE_ENV, StorageError, heartbeat
-from benchbench.study.queue import Queue, sibling_key
+from benchbench.study.queue import Queue
 
 STOP_GRACE = 30.0  # seconds an interrupted worker gets to mark its cell and exit
 ALONE_SECONDS = 2.0  # of those, how long workers that got the signal themselves are left to stop

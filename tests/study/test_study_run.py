@@ -260,8 +260,9 @@ def test_a_worker_claims_its_own_configurations_seeds_and_leaves_others_theirs(t
     """A worker's next seed of the configuration it ran reuses its traced model (run/reuse.py); another worker
     starts a configuration nobody runs instead of tracing the same model a second time."""
     from benchbench.run.config import RunConfig
+    from benchbench.run.reuse import sibling_key
     from benchbench.study.file import Study
-    from benchbench.study.queue import Queue, sibling_key
+    from benchbench.study.queue import Queue
 
     cells = tuple(RunConfig(model, "synthetic", seed=seed) for model in ("vit_tiny", "resnet20") for seed in (0, 1, 2))
     queue = Queue(Study("affinity", None, cells, tracking="none"), sqlite_url(tmp_path / "q.db"))
