@@ -71,6 +71,37 @@ class StepTimer(keras.callbacks.Callback):
         return statistics.median(self.durations) if self.durations else None
 
 
+class FitPhases(keras.callbacks.Callback):
+    """Splits a fit's time by epoch-level hooks only (no batch hooks, which would change how Keras dispatches
+    the steps): each epoch's training part (epoch start to validation start, its first trace included) and its
+    validation pass; what the fit took beyond their sum is the epochs' boundaries and other callbacks."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = {"train": 0.0, "validation": 0.0}
+        self._mark = None
+
+    def _lap(self, phase: str | None) -> None:
+        now = time.perf_counter()
+        if phase and self._mark is not None:
+            self.seconds[phase] += now - self._mark
+        self._mark = now
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._lap(None)
+
+    def on_test_begin(self, logs=None):
+        self._lap("train")
+
+    def on_test_end(self, logs=None):
+        self._lap("validation")
+        self._mark = None  # until the next epoch begins
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._lap("train")  # an epoch without validation: all of it trained
+        self._mark = None
+
+
 def inference_speed(model: keras.Model, image_size: int, batch_size: int, *, target_seconds: float = 0.1,
                     repeats: int = 5) -> dict:
     """Batch-1 latency (ms) and batch-`batch_size` throughput (images/s) of the compiled forward pass.

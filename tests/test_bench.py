@@ -160,6 +160,9 @@ def test_runner_overhead_measures_both_sides():
     runner = o["runner_fit_seconds"] + o["bookkeeping_seconds"]
     assert o["overhead"] == pytest.approx(runner / o["bare_fit_seconds"] - 1)
     assert o["pair_overheads"] == [pytest.approx(o["overhead"])] == [pytest.approx(o["pair_overhead_median"])]
+    for side, fit in (("bare", o["bare_fit_seconds"]), ("runner", o["runner_fit_seconds"])):
+        phases = o["phases"][side]  # both epochs trained and validated, inside the fit
+        assert phases["train"] > 0 and phases["validation"] > 0 and 0 <= phases["rest"] < fit
 
 
 @pytest.mark.slow
@@ -171,28 +174,33 @@ def test_suite_file_states_every_target_and_the_backend_table(record, tmp_path):
     overhead = {"model": "shiftvit_t_light", "dataset": "digits", "epochs": 5, "repeats": 3, "bare_fit_seconds": 10.0,
                 "runner_fit_seconds": 10.1, "bookkeeping_seconds": 0.1, "setup_seconds": 1.0, "final_seconds": 1.0,
                 "overhead": 0.02, "fit_overhead": 0.01, "bookkeeping_share": 0.01,
-                "pair_overheads": [0.031, -0.004, 0.021], "pair_overhead_median": 0.021}
+                "pair_overheads": [0.031, -0.004, 0.021], "pair_overhead_median": 0.021,
+                "phases": {"bare": {"train": 8.0, "validation": 1.5, "rest": 0.5},
+                           "runner": {"train": 8.1, "validation": 1.5, "rest": 0.5}}}
     probe = {"precision": "fp32", "bf16_speedup": 0.9, "speedups": {"vit": 1.3, "shiftvit": 0.9}, "margin": 1.15,
              "step_seconds": {"vit": {"fp32": 0.13, "bf16": 0.1}, "shiftvit": {"fp32": 0.09, "bf16": 0.1}},
              "rounds": 7, "round_steps": 5}
-    study = {"study": "demo", "seeds": [0, 1], "all_seeds": 5, "cells": 8, "workers": 2, "wall_seconds": 100.0,
-             "worker_seconds": 200.0, "fit_share": 0.8,
+    study = {"study": "demo", "seeds": [0, 1, 2, 3, 4], "all_seeds": 5, "cells": 20, "workers": 2,
+             "wall_seconds": 100.0, "worker_seconds": 200.0, "fit_share": 0.8,
              "seconds": {"fit": 160.0, "setup": 10.0, "bookkeeping": 2.0, "final": 4.0, "cost_probe": 20.0,
                          "outside": 4.0}}
     jax = {**record, "backend": "jax", "compiler": "XLA (jax.jit)", "first_step_seconds": 9.5,
            "train_images_per_second": record["train_images_per_second"] / 2, "repeats": None}
     suite = {"records": [record, jax], "pipelines": [pipeline], "overhead": overhead, "precision": probe,
-             "study": study, "amx": False, "backends_missing": ["torch"], "seconds": 1500.0}
+             "study": study, "amx": False, "backends_missing": ["torch"], "seconds": 1500.0,
+             "sections": {"vit_keras fp32 on tensorflow": 600.0, "study `demo`": 900.0}}
     text = write_suite(suite, tmp_path).read_text()
     for section in ("## Targets", "## Training and inference speed", "## Backends", "## Precision auto",
                     "## Where a study's time goes", "## Input pipeline", "## Runner overhead",
-                    "## Where each family's training step goes"):
+                    "## Where each family's training step goes", "## Where the bench's time goes"):
         assert section in text
     assert "without AMX" in text and f"{1000.0 / record['train_images_per_second']:.1f}x" in text
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines() if line[:1] == "|"]
     assert ["runner overhead over a bare `model.fit`", "+2.0 %", "≤ 3 %", "yes"] in rows
-    assert "+3.1, -0.4, +2.1 (+2.1)" in text
-    assert ["study time in `fit` (`demo`, 2 seeds)", "80.0 %", "≥ 85 %", "**no**"] in rows
+    assert "+3.1, -0.4, +2.1 (+2.1)" in text and ["runner", "8.10", "1.50", "0.50"] in rows
+    assert ["study time in `fit` (`demo`, 5 seeds)", "80.0 %", "≥ 85 %", "**no**"] in rows
+    assert "`demo` at its 5 seeds, 20 cells, 2 workers" in text
+    assert ["study `demo`", "15.0", "60"] in rows and ["total", "25.0", "100"] in rows
     assert ["precision auto never slower than fp32", "auto = fp32: 1.00x fp32", "≥ 1.00x", "yes"] in rows
     assert ["`make bench` wall time on this machine", "25.0 min", "≤ 20 min", "**no**"] in rows
     assert ["bf16 training speed-up over fp32 on AMX (reference configurations)", "not measured: no AMX here",
@@ -218,3 +226,38 @@ def test_the_bench_study_runs_the_first_seeds_and_reads_its_time_back(tmp_path):
     spent = study_efficiency(path, seeds=1, workers=1)
     assert (spent["study"], spent["seeds"], spent["all_seeds"], spent["cells"]) == ("small", [3], 2, 1)
     assert 0 < spent["fit_share"] < 1 and spent["command_seconds"] >= spent["wall_seconds"]
+
+
+def test_the_suite_accounts_for_its_time_part_by_part(monkeypatch):
+    """run_suite's order and its own time account, every measurement replaced by one that takes a known time."""
+    import time
+
+    from benchbench.bench import study as bench_study
+    from benchbench.bench import suite
+    from benchbench.run import precision
+
+    def taking(seconds: float, value):
+        def measure(*args, **kwargs):
+            time.sleep(seconds)
+            return value(*args) if callable(value) else value
+        return measure
+
+    monkeypatch.setattr(suite, "bf16_applies", lambda: False)
+    monkeypatch.setattr(suite, "installed", lambda backend: backend == "jax")
+    monkeypatch.setattr(suite, "bench_repeated", taking(0.01, lambda config, repeats: {
+        "model": config.model, "image_size": 32, "reference_image_size": 32, "precision": config.precision,
+        "model_args": {}, "gflops": 1.0, "train_images_per_second": 1.0, "mfu": 0.5, "backend": config.backend,
+        "repeats": repeats}))
+    monkeypatch.setattr(suite, "pipeline_throughput", taking(0.02, {"images_per_second": 10.0}))
+    monkeypatch.setattr(suite, "runner_overhead", taking(0.2, {"model": "m", "dataset": "d", "overhead": 0.01}))
+    monkeypatch.setattr(precision, "probe", taking(0.01, {"precision": "fp32", "speedups": {}}))
+    monkeypatch.setattr(bench_study, "study_efficiency", taking(0.3, lambda: {
+        "study": "demo", "seeds": [0, 1, 2, 3, 4], "fit_share": 0.9}))
+    lines = []
+    result = suite.run_suite(repeats=3, progress=lines.append)
+    parts = result["sections"]
+    assert list(parts)[-4:] == ["input pipelines", "runner overhead", "precision probe", "study `demo`"]
+    assert sum(parts.values()) == pytest.approx(result["seconds"], abs=0.05)
+    assert parts["study `demo`"] >= 0.3 and 0.2 <= parts["runner overhead"] < 0.3 and parts["input pipelines"] >= 0.06
+    assert [r["repeats"] for r in result["records"]] == [3] * len(suite.SUITE) + [1] * 2  # TensorFlow's, then JAX's
+    assert len(lines) == len(suite.SUITE) + 2 + 3 + 3 and "5 seeds: fit 90.0%" in lines[-1]

@@ -44,8 +44,18 @@ def runner_overhead(config, repeats: int = 3) -> dict:
             "setup_seconds": statistics.median(r["setup"] for r in runner),
             "final_seconds": statistics.median(r["final"] for r in runner),
             "overhead": (runner_fit + bookkeeping) / bare_fit - 1, "fit_overhead": runner_fit / bare_fit - 1,
-            "bookkeeping_share": bookkeeping / bare_fit, "pair_overheads": pairs,
+            "bookkeeping_share": bookkeeping / bare_fit, "pair_overheads": pairs, "phases": _phases(bare, runner),
             "pair_overhead_median": statistics.median(pairs), "bare_runs": bare, "runner_runs": runner}
+
+
+def _phases(bare: list[dict], runner: list[dict]) -> dict:
+    """Each side's median seconds in its epochs' training parts, validation passes and the rest of its fit
+    (boundaries, callbacks; the runner's bookkeeping is outside its fit figure): where a difference sits."""
+    def split(runs: list[dict]) -> dict:
+        return {"train": statistics.median(r["train"] for r in runs),
+                "validation": statistics.median(r["validation"] for r in runs),
+                "rest": statistics.median(r["fit"] - r["train"] - r["validation"] for r in runs)}
+    return {"bare": split(bare), "runner": split(runner)}
 
 
 def bare_fit(payload: dict) -> dict:
@@ -54,6 +64,7 @@ def bare_fit(payload: dict) -> dict:
 
     from benchbench.data import get_dataset, resolve_data_dir
     from benchbench.data.pipeline import eval_batches, train_batches
+    from benchbench.measure import FitPhases
     from benchbench.run.config import RunConfig
     from benchbench.run.recipe import build_training
 
@@ -71,23 +82,27 @@ def bare_fit(payload: dict) -> dict:
                             augment=config.augment or spec.augment).repeat()
     steps = sizes["train"] // config.batch_size
     model, _ = build_training(config, spec, image_size, steps)
+    phases = FitPhases()
     start = time.perf_counter()
-    model.fit(batches, epochs=config.epochs, steps_per_epoch=steps, validation_data=val, verbose=0)
-    return {"fit": time.perf_counter() - start}
+    model.fit(batches, epochs=config.epochs, steps_per_epoch=steps, validation_data=val, verbose=0,
+              callbacks=[phases])
+    return {"fit": time.perf_counter() - start, **phases.seconds}
 
 
 def runner_fit(payload: dict) -> dict:
     import os
     import tempfile
 
+    from benchbench.measure import FitPhases
     from benchbench.run.config import RunConfig
     from benchbench.run.train import execute
 
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
+    phases = FitPhases()
     with tempfile.TemporaryDirectory() as out:
         record = execute(RunConfig.from_resolved(payload), out_dir=out, verbose=0, tracking="wandb", job_type="bench",
-                         sync_hint=False)
-    return record["timing_seconds"]
+                         sync_hint=False, callbacks=[phases])
+    return {**record["timing_seconds"], **phases.seconds}
 
 

@@ -162,7 +162,14 @@ def overhead_markdown(o: dict) -> str:
            f"≤ {100 * TARGET_OVERHEAD:.0f}", f"{o['setup_seconds']:.1f} / {o['final_seconds']:.1f}"]
     headers = ["run", "bare fit (s)", "runner fits (s)", "bookkeeping (s)", "fit overhead %", "bookkeeping %",
                "total overhead %", "per pair % (median)", "target %", "setup / final (s)"]
-    return _table([row], headers)
+    table = _table([row], headers)
+    if not o.get("phases"):
+        return table
+    split = [[side, *(f"{o['phases'][side][part]:.2f}" for part in ("train", "validation", "rest"))]
+             for side in ("bare", "runner")]
+    return (table + "\n\nWhere each side's fit went (medians; epoch-level callbacks only, so the steps are "
+            "dispatched as in a plain fit):\n\n" +
+            _table(split, ["side", "epochs' training parts (s)", "validation passes (s)", "rest of fit (s)"]))
 
 
 
@@ -209,9 +216,18 @@ def study_markdown(study: dict) -> str:
     names = {**PHASES, "outside": "outside cells (start-up, storage, waiting for the last cells)"}
     rows = [[names[phase], f"{seconds:.0f}", f"{100 * seconds / study['worker_seconds']:.1f}"]
             for phase, seconds in sorted(study["seconds"].items(), key=lambda item: -item[1])]
-    return (f"`{study['study']}` at {len(study['seeds'])} of its {study['all_seeds']} seeds, {study['cells']} cells, "
-            f"{study['workers']} workers: {study['wall_seconds'] / 60:.1f} min of wall time.\n\n" +
+    seeds = len(study["seeds"])
+    which = f"its {seeds} seeds" if seeds == study["all_seeds"] else f"{seeds} of its {study['all_seeds']} seeds"
+    return (f"`{study['study']}` at {which}, {study['cells']} cells, {study['workers']} workers: "
+            f"{study['wall_seconds'] / 60:.1f} min of wall time.\n\n" +
             _table(rows, ["phase", "worker seconds", "share %"]))
+
+
+def sections_markdown(suite: dict) -> str:
+    """Where `make bench`'s own wall time went, part by part (its 20-minute target)."""
+    rows = [[part, f"{seconds / 60:.1f}", f"{100 * seconds / suite['seconds']:.0f}"]
+            for part, seconds in suite["sections"].items()]
+    return _table(rows + [["total", f"{suite['seconds'] / 60:.1f}", "100"]], ["part", "minutes", "share %"])
 
 
 def targets_markdown(suite: dict) -> str:
@@ -299,10 +315,9 @@ def write_suite(suite: dict, folder) -> Path:
         "## Precision auto\n\nThe probe `precision = \"auto\"` runs once per machine (cached), measured again "
         "here: a small ViT and a small ShiftViT, training steps in fp32 and bf16.\n\n"
         + precision_markdown(suite["precision"]),
-        "## Where a study's time goes\n\nThe demo's models, recipe and two workers run as a study (W&B offline), "
-        "its cells' phases summed from their records. What is paid once per model configuration (its first cell's "
-        "fresh worker process, which measures its costs) weighs 2.5x as much per cell at 2 seeds as at the demo's "
-        "5: the whole demo's share is in README (Studies).\n\n" + study_markdown(suite["study"]),
+        "## Where a study's time goes\n\nThe demo (studies/demo.toml: its models, recipe, seeds and two workers) "
+        "run as a study, W&B offline; its cells' phases summed from their records, against the workers' wall "
+        "time.\n\n" + study_markdown(suite["study"]),
         "## Input pipeline\n\nSteady-state images per second of the training pipeline (shuffle, the data set's "
         "augmentation, one-hot, batch, prefetch) from the in-memory cache a run reads after its first epoch, on "
         "random images of the data set's native size, against the training speed of the model it feeds.\n\n"
@@ -314,6 +329,9 @@ def write_suite(suite: dict, folder) -> Path:
         "own. The processes alternate in pairs, bare first in one and runner first in the next, since the machine's "
         "speed drifts over minutes; each pair's total overhead is listed too, neighbours sharing the machine's "
         "state of the moment.\n\n" + overhead_markdown(suite["overhead"])]
+    if suite.get("sections"):
+        sections.append("## Where the bench's time goes\n\nEach part's wall time in this run (fresh processes, "
+                        "their start-up included).\n\n" + sections_markdown(suite))
     io.write_text(path, "\n\n".join(sections) + "\n")
     io.write_json(path.with_suffix(".json"), suite)  # every figure, for scripts
     return path
