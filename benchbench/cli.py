@@ -164,7 +164,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"bench tables: {bench.write_suite(bench.run_suite(args.repeats or 3), args.out)}")
         return 0
     if args.overhead:
-        overhead = bench.runner_overhead(bench.overhead_config(), args.repeats or 3)
+        overhead = bench.runner_overhead(bench.overhead_config(), args.repeats or bench.OVERHEAD_PROCESSES)
         print(json.dumps(overhead) if args.json else bench.overhead_markdown(overhead))
         return 0
     if not args.model:

@@ -155,11 +155,15 @@ def test_runner_overhead_measures_both_sides():
     from benchbench.run.config import RunConfig
 
     o = runner_overhead(RunConfig("vit_tiny", "synthetic", epochs=2, batch_size=32,
-                                  model_args=(("depth", 1), ("patch_size", 8))), repeats=1)
+                                  model_args=(("depth", 1), ("patch_size", 8))), processes=2)
     assert o["bare_fit_seconds"] > 0 and o["runner_fit_seconds"] > 0 and 0 < o["bookkeeping_seconds"] < 5
+    assert o["first"] == ["bare", "runner"]  # one process each way round
+    ratios = [(r["fit"] + r["bookkeeping"]) / b["fit"] - 1 for b, r in zip(o["bare_runs"], o["runner_runs"])]
+    assert o["pair_overheads"] == pytest.approx(ratios) and o["overhead"] == pytest.approx(sum(ratios) / 2)
     runner = o["runner_fit_seconds"] + o["bookkeeping_seconds"]
-    assert o["overhead"] == pytest.approx(runner / o["bare_fit_seconds"] - 1)
-    assert o["pair_overheads"] == [pytest.approx(o["overhead"])] == [pytest.approx(o["pair_overhead_median"])]
+    assert o["medians_overhead"] == pytest.approx(runner / o["bare_fit_seconds"] - 1)
+    # The bare side never runs under the op determinism the runner turned on before it in the same process.
+    assert [r["op_determinism"] for r in o["bare_runs"]] == [False, False]
     for side, fit in (("bare", o["bare_fit_seconds"]), ("runner", o["runner_fit_seconds"])):
         phases = o["phases"][side]  # both epochs trained and validated, inside the fit
         assert phases["train"] > 0 and phases["validation"] > 0 and 0 <= phases["rest"] < fit
@@ -175,6 +179,7 @@ def test_suite_file_states_every_target_and_the_backend_table(record, tmp_path):
                 "runner_fit_seconds": 10.1, "bookkeeping_seconds": 0.1, "setup_seconds": 1.0, "final_seconds": 1.0,
                 "overhead": 0.02, "fit_overhead": 0.01, "bookkeeping_share": 0.01,
                 "pair_overheads": [0.031, -0.004, 0.021], "pair_overhead_median": 0.021,
+                "first": ["bare", "runner", "bare"], "medians_overhead": 0.025,
                 "phases": {"bare": {"train": 8.0, "validation": 1.5, "rest": 0.5},
                            "runner": {"train": 8.1, "validation": 1.5, "rest": 0.5}}}
     probe = {"precision": "fp32", "bf16_speedup": 0.9, "speedups": {"vit": 1.3, "shiftvit": 0.9}, "margin": 1.15,
@@ -196,8 +201,9 @@ def test_suite_file_states_every_target_and_the_backend_table(record, tmp_path):
         assert section in text
     assert "without AMX" in text and f"{1000.0 / record['train_images_per_second']:.1f}x" in text
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines() if line[:1] == "|"]
-    assert ["runner overhead over a bare `model.fit`", "+2.0 %", "≤ 3 %", "yes"] in rows
-    assert "+3.1, -0.4, +2.1 (+2.1)" in text and ["runner", "8.10", "1.50", "0.50"] in rows
+    assert ["runner overhead over a bare `model.fit` (median of paired processes)",
+            "+2.0 % (sides' medians +2.5 %)", "≤ 3 %", "yes"] in rows
+    assert "bare first +3.1, +2.1; runner first -0.4 (+2.1)" in text and ["runner", "8.10", "1.50", "0.50"] in rows
     assert ["study time in `fit` (`demo`, 5 seeds)", "80.0 %", "≥ 85 %", "**no**"] in rows
     assert "`demo` at its 5 seeds, 20 cells, 2 workers" in text
     assert ["study `demo`", "15.0", "60"] in rows and ["total", "25.0", "100"] in rows

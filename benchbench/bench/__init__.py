@@ -11,12 +11,13 @@
 The measurements that need a process of their own run `python -m benchbench.bench MODE JSON` (__main__.py).
 """
 
+from benchbench.bench.overhead import PROCESSES as OVERHEAD_PROCESSES
 from benchbench.bench.overhead import overhead_config, runner_overhead
 from benchbench.bench.pipeline import pipeline_throughput
 from benchbench.bench.speed import BACKENDS, BenchConfig, bench, bench_repeated, parse_model_sets, peak_flops
 from benchbench.bench.suite import run_suite
 from benchbench.bench.tables import overhead_markdown, pair_markdown, record_markdown, suite_markdown, write_suite
 
-__all__ = ["BACKENDS", "BenchConfig", "bench", "bench_repeated", "overhead_config", "overhead_markdown",
-           "pair_markdown", "parse_model_sets", "peak_flops", "pipeline_throughput", "record_markdown",
-           "run_suite", "runner_overhead", "suite_markdown", "write_suite"]
+__all__ = ["BACKENDS", "OVERHEAD_PROCESSES", "BenchConfig", "bench", "bench_repeated", "overhead_config",
+           "overhead_markdown", "pair_markdown", "parse_model_sets", "peak_flops", "pipeline_throughput",
+           "record_markdown", "run_suite", "runner_overhead", "suite_markdown", "write_suite"]

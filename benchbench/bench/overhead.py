@@ -15,37 +15,62 @@ def overhead_config():
     return RunConfig("shiftvit_t_light", "digits", epochs=10, image_size=32, model_args=(("embed_dim", 48),))
 
 
-def runner_overhead(config, repeats: int = 3) -> dict:
+PROCESSES = 4  # an even count: each order (bare first, runner first) in half of them
+
+
+def runner_overhead(config, processes: int = PROCESSES) -> dict:
     """What the runner, tracking and callbacks add to a bare `model.fit` of the same compiled model
-    (`run.build_training`) on the same batches: each side in `repeats` fresh processes, alternating.
+    (`run.build_training`) on the same batches: both sides in each of `processes` fresh processes, bare first in
+    one process and runner first in the next.
 
     The runner's time is its one fit call over all epochs (with the step timer and op determinism) plus its
     per-epoch bookkeeping (checkpoints, best weights, state file, W&B offline logging); setup and the final
     test evaluation and cost measurements are reported apart, since a bare script loads data and evaluates
     too. W&B runs offline here (no network): online logging adds its upload thread.
 
-    The processes run in pairs, bare first in one pair and runner first in the next (bare, runner, runner,
-    bare, ...): the machine's speed drifts by 10-20 % over minutes here, and a fixed order would hand one side
-    the drift. Besides the medians' ratio (the target's measure), each pair's ratio is kept: neighbours share
-    the machine's state of the moment, so their median is the steadier figure."""
+    Why both sides share a process, and why the median of the processes' ratios: single fits here sometimes run
+    20-40 % slower than their neighbours, validation passes included, whichever side they belong to (by hand on
+    December 7: 3 runner fits of 8 took 24.7-26.2 s in their training parts where the others took 20.1-23.0 and
+    bare ones 19.9-20.9; then, with both sides in each process, one bare fit took 32.6 s beside its process's
+    runner fit of 26.8 s). With one side per process and medians per side, three fits per side decided which side
+    drew the slow ones (+0.2 to +13 % in `make bench` runs). Both sides in one process run back to back, on the
+    same machine state as far as it lasts, and the median over the processes' ratios sets one slow fit aside.
+    The order alternates, since a process's second fit may find kernels and caches warm. The ratio of the sides'
+    medians is kept beside it."""
     payload = config.resolved()
-    bare, runner = [], []
-    for pair in range(repeats):
-        sides = [("bare", bare), ("runner", runner)]
-        for mode, runs in sides if pair % 2 == 0 else sides[::-1]:
-            runs.append(child(mode, payload))
+    bare, runner, first = [], [], []
+    for i in range(processes):
+        order = ["bare", "runner"] if i % 2 == 0 else ["runner", "bare"]
+        sides = child("pair", {"config": payload, "order": order})
+        bare.append(sides["bare"])
+        runner.append(sides["runner"])
+        first.append(order[0])
     bare_fit = statistics.median(r["fit"] for r in bare)
     runner_fit = statistics.median(r["fit"] for r in runner)
     bookkeeping = statistics.median(r["bookkeeping"] for r in runner)
     pairs = [(r["fit"] + r["bookkeeping"]) / b["fit"] - 1 for b, r in zip(bare, runner, strict=True)]
     return {"model": config.model, "dataset": config.dataset, "epochs": config.epochs,
-            "image_size": config.image_size, "batch_size": config.batch_size, "repeats": repeats,
+            "image_size": config.image_size, "batch_size": config.batch_size, "repeats": processes,
             "bare_fit_seconds": bare_fit, "runner_fit_seconds": runner_fit, "bookkeeping_seconds": bookkeeping,
             "setup_seconds": statistics.median(r["setup"] for r in runner),
             "final_seconds": statistics.median(r["final"] for r in runner),
-            "overhead": (runner_fit + bookkeeping) / bare_fit - 1, "fit_overhead": runner_fit / bare_fit - 1,
-            "bookkeeping_share": bookkeeping / bare_fit, "pair_overheads": pairs, "phases": _phases(bare, runner),
-            "pair_overhead_median": statistics.median(pairs), "bare_runs": bare, "runner_runs": runner}
+            "overhead": statistics.median(pairs), "medians_overhead": (runner_fit + bookkeeping) / bare_fit - 1,
+            "fit_overhead": runner_fit / bare_fit - 1, "bookkeeping_share": bookkeeping / bare_fit,
+            "pair_overheads": pairs, "pair_overhead_median": statistics.median(pairs), "first": first,
+            "phases": _phases(bare, runner), "bare_runs": bare, "runner_runs": runner}
+
+
+def paired_fits(payload: dict) -> dict:
+    """Both sides in this one process, in the payload's order (`runner_overhead`'s fresh process)."""
+    from tensorflow.python.framework import config as tf_config
+
+    fits = {}
+    for side in payload["order"]:
+        fits[side] = {"bare": bare_fit, "runner": runner_fit}[side](payload["config"])
+        # The runner turns op determinism on for its process, and a user's bare script would not have it (its
+        # cost here is below what can be measured: bare fits with and without it read 25.8 and 25.0 s).
+        tf_config.disable_op_determinism()
+    return fits
 
 
 def _phases(bare: list[dict], runner: list[dict]) -> dict:
@@ -61,6 +86,7 @@ def _phases(bare: list[dict], runner: list[dict]) -> dict:
 def bare_fit(payload: dict) -> dict:
     """A user's plain script: the runner's model, optimizer and batches, one `model.fit` over all epochs."""
     import keras
+    from tensorflow.python.framework import config as tf_config
 
     from benchbench.data import get_dataset, resolve_data_dir
     from benchbench.data.pipeline import eval_batches, train_batches
@@ -86,7 +112,8 @@ def bare_fit(payload: dict) -> dict:
     start = time.perf_counter()
     model.fit(batches, epochs=config.epochs, steps_per_epoch=steps, validation_data=val, verbose=0,
               callbacks=[phases])
-    return {"fit": time.perf_counter() - start, **phases.seconds}
+    return {"fit": time.perf_counter() - start, **phases.seconds,
+            "op_determinism": tf_config.is_op_determinism_enabled()}  # off, as in a user's script
 
 
 def runner_fit(payload: dict) -> dict:

@@ -107,7 +107,7 @@ def run_suite(repeats: int = SUITE_REPEATS, progress=PRINT) -> dict:
     for dataset, size, batch, model in SUITE_PIPELINES:
         pipelines.append({**pipeline_throughput(dataset, size, batch), "model": model})
         note(f"pipeline {dataset} {size} px: {pipelines[-1]['images_per_second']:.0f} img/s", "input pipelines")
-    overhead = runner_overhead(overhead_config(), repeats)
+    overhead = runner_overhead(overhead_config())  # its own count of fresh processes (overhead.PROCESSES)
     note(f"runner overhead on {overhead['model']}/{overhead['dataset']}: {100 * overhead['overhead']:+.1f}%",
          "runner overhead")
     precision = auto.probe()
