@@ -80,7 +80,7 @@ study-shift-vs-attention: install
 	$(BIN)/benchbench study studies/shift_vs_attention.toml $(STUDY_ARGS)
 
 # Speed and MFU of the reference configurations (3 fresh processes each), the input pipelines and the runner
-# overhead on this machine: reports/bench/<host>.md (21-27 minutes on the 2-core EPYC, fast hour to slow).
+# overhead, the whole demo as a study: reports/bench/<host>.md (23.4 minutes on the 2-core EPYC at 078af6f).
 bench: install
 	$(BIN)/benchbench bench --suite --out reports/bench
 
