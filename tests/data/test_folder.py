@@ -15,7 +15,7 @@ from benchbench import cli
 from benchbench.data import folder as folder_module
 from benchbench.data import get_dataset
 from support.cli import main
-from support.data import pipeline_images_per_second
+from support.data import FAR_ABOVE_TRAINING, pipeline_images_per_second
 from support.folders import digits_folder
 from support.studies import write_study
 
@@ -94,7 +94,7 @@ def test_folder_pipeline_far_exceeds_a_training_step(folders, cache):
     """As for the built-in digits (test_data.py): thousands of images/s at 64 px, decoded once into memory (a
     folder up to folder.CACHE_IN_MEMORY_BYTES decoded) or read and decoded again every epoch (a larger one)."""
     assert pipeline_images_per_second(f"folder:{folders['flat']}", image_size=64, batch_size=40, epochs=3,
-                                      cache=cache) > 2_000
+                                      cache=cache) > FAR_ABOVE_TRAINING
 
 
 def test_datasets_command_lists_classes_per_split(folders, capsys):
