@@ -264,6 +264,6 @@ def test_the_suite_accounts_for_its_time_part_by_part(monkeypatch):
     parts = result["sections"]
     assert list(parts)[-4:] == ["input pipelines", "runner overhead", "precision probe", "study `demo`"]
     assert sum(parts.values()) == pytest.approx(result["seconds"], abs=0.05)
-    assert parts["study `demo`"] >= 0.3 and 0.2 <= parts["runner overhead"] < 0.3 and parts["input pipelines"] >= 0.06
+    assert parts["study `demo`"] >= 0.3 and 0.2 <= parts["runner overhead"] < 0.45 and parts["input pipelines"] >= 0.06
     assert [r["repeats"] for r in result["records"]] == [3] * len(suite.SUITE) + [1] * 2  # TensorFlow's, then JAX's
     assert len(lines) == len(suite.SUITE) + 2 + 3 + 3 and "5 seeds: fit 90.0%" in lines[-1]

@@ -9,7 +9,8 @@ from benchbench.bench.speed import BenchConfig, bench, counted_flops
 
 MODES = {"bench": lambda payload: bench(BenchConfig.from_json(payload)),
          "flops": lambda payload: {"flops": counted_flops(BenchConfig.from_json(payload))},
-         "bare": bare_fit, "runner": runner_fit, "pair": paired_fits}
+         "pair": paired_fits,
+         "bare": bare_fit, "runner": runner_fit}  # one side alone, for a look by hand
 
 if __name__ == "__main__":
     mode, payload = sys.argv[1], json.loads(sys.argv[2])

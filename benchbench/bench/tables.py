@@ -147,8 +147,8 @@ def pipeline_markdown(pipelines: list[dict], records: list[dict]) -> str:
 
 
 def _pairs(o: dict) -> str:
-    """Each process's (or, in reports before 2026-12-07, each alternating pair's) total overhead, by which side
-    ran first, and their median: "bare first +2.1, +3.0; runner first -0.4, +1.2 (+1.6)"."""
+    """Each process's total overhead, by which side ran first, and their median: "bare first +2.1, +3.0; runner
+    first -0.4, +1.2 (+1.6)"; in a report from before 078af6f (no "first"), each alternating pair's."""
     if "pair_overheads" not in o:
         return "–"
     def listed(ratios: list[float]) -> str:
@@ -264,8 +264,9 @@ def _targets(suite: dict) -> list[tuple]:
     rows.append(("precision auto never slower than fp32", f"auto = {probe['precision']}: {auto:.2f}x fp32",
                  "≥ 1.00x", auto >= 1.0))
     o = suite["overhead"]
-    medians = f" (sides' medians {100 * o['medians_overhead']:+.1f} %)" if "medians_overhead" in o else ""
-    rows.append(("runner overhead over a bare `model.fit` (median of paired processes)",
+    paired = "first" in o  # since 078af6f; before, one side per process and the ratio of the sides' medians
+    medians = f" (sides' medians {100 * o['medians_overhead']:+.1f} %)" if paired else ""
+    rows.append(("runner overhead over a bare `model.fit`" + (" (median of paired processes)" if paired else ""),
                  f"{100 * o['overhead']:+.1f} %{medians}",
                  f"≤ {100 * TARGET_OVERHEAD:.0f} %", o["overhead"] <= TARGET_OVERHEAD))
     study = suite["study"]
