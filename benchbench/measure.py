@@ -79,26 +79,30 @@ class FitPhases(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.seconds = {"train": 0.0, "validation": 0.0}
+        self.epochs: list[float] = []  # each epoch's training part: the first holds the trace
         self._mark = None
 
-    def _lap(self, phase: str | None) -> None:
-        now = time.perf_counter()
+    def _lap(self, phase: str | None) -> float:
+        now, lapped = time.perf_counter(), 0.0
         if phase and self._mark is not None:
-            self.seconds[phase] += now - self._mark
+            lapped = now - self._mark
+            self.seconds[phase] += lapped
         self._mark = now
+        return lapped
 
     def on_epoch_begin(self, epoch, logs=None):
         self._lap(None)
 
     def on_test_begin(self, logs=None):
-        self._lap("train")
+        self.epochs.append(self._lap("train"))
 
     def on_test_end(self, logs=None):
         self._lap("validation")
         self._mark = None  # until the next epoch begins
 
     def on_epoch_end(self, epoch, logs=None):
-        self._lap("train")  # an epoch without validation: all of it trained
+        if self._mark is not None:  # an epoch without validation: all of it trained
+            self.epochs.append(self._lap("train"))
         self._mark = None
 
 

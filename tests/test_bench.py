@@ -105,39 +105,55 @@ def test_another_backend_runs_in_fresh_processes_and_the_median_is_reported():
     assert record["first_step_seconds"] > record["train_step_seconds"] > 0
 
 
-def test_other_backends_take_the_flops_tensorflow_counted_for_the_same_configuration():
+def test_the_suite_reuses_the_flops_and_peak_it_has_measured():
     """The suite counts FLOPs once per configuration: a JAX or torch row reuses TensorFlow's count of the same
-    model, size, precision and options (a fresh TensorFlow process each otherwise), and only that one."""
-    from benchbench.bench.suite import _counted
+    model, size, precision and options (a fresh TensorFlow process each otherwise), and only that one; and it
+    measures the matmul peak once per backend and precision."""
+    from benchbench.bench.suite import _known
 
     tf_record = {"backend": "tensorflow", "model": "vit_keras", "image_size": 32, "reference_image_size": 32,
-                 "precision": "fp32", "model_args": {}, "gflops": 0.4}
-    jax = BenchConfig("vit_keras", backend="jax")
-    assert _counted(jax, [tf_record]).gflops == 0.4
-    assert _counted(BenchConfig("vit_keras"), [tf_record]).gflops is None  # TensorFlow counts its own
+                 "precision": "fp32", "model_args": {}, "gflops": 0.4, "peak_gflops": 220.0}
+    jax = _known(BenchConfig("vit_keras", backend="jax"), [tf_record])
+    assert (jax.gflops, jax.peak_gflops) == (0.4, None)
+    tensorflow = _known(BenchConfig("shiftvit_keras"), [tf_record])
+    assert (tensorflow.gflops, tensorflow.peak_gflops) == (None, 220.0)  # TensorFlow counts its own FLOPs
+    assert _known(BenchConfig("vit_keras", precision="bf16"), [tf_record]).peak_gflops is None
+    assert _known(BenchConfig("vit_keras", peak_gflops=1e4), [tf_record]).peak_gflops == 1e4  # a given peak stays
     for other in (BenchConfig("vit_keras", image_size=48, backend="jax"),
                   BenchConfig("vit_keras", precision="bf16", backend="jax"),
                   BenchConfig("vit_keras", model_args=(("depth", 2),), backend="jax"),
                   BenchConfig("shiftvit_keras", backend="jax")):
-        assert _counted(other, [tf_record]).gflops is None, other
+        assert _known(other, [tf_record]).gflops is None, other
 
 
-def test_repeats_count_flops_and_profile_once(monkeypatch):
-    """bench_repeated: the first fresh process counts the FLOPs and profiles; the others take its count."""
+@pytest.mark.parametrize(("speeds", "settle", "processes"),
+                         [((11.0, 13.0, 12.0), None, 3),  # the median of three
+                          ((12.0, 12.5, 9.0), 0.05, 2),  # two agree within 5 %: the slower, no third
+                          ((12.0, 10.0, 13.0), 0.05, 3),  # they do not: a third, the median
+                          ((12.0, 12.5, 9.0), 0.01, 3)])
+def test_repeats_measure_once_what_does_not_vary_and_settle(monkeypatch, speeds, settle, processes):
+    """bench_repeated: the first fresh process counts the FLOPs, measures the peak, profiles and times inference;
+    the others take its FLOPs and peak; with `settle`, two processes that agree are enough."""
     from benchbench.bench import speed
 
     payloads = []
 
     def child(mode, payload, backend=None):
         payloads.append(payload)
-        return {"gflops": payload["gflops"] or 0.4, "train_images_per_second": 10.0 + len(payloads), "mfu": 0.3,
+        return {"gflops": payload["gflops"] or 0.4, "peak_gflops": payload["peak_gflops"] or 220.0,
+                "train_images_per_second": speeds[len(payloads) - 1], "mfu": 0.3,
+                "inference_images_per_second": 50.0 if payload["inference"] else None,
+                "latency_ms": 2.0 if payload["inference"] else None,
                 "profile": [{"op": "MatMul"}] if payload["profile"] else None}
 
     monkeypatch.setattr(speed, "child", child)
-    record = speed.bench_repeated(BenchConfig("vit_keras", profile=True), repeats=3)
-    assert [p["gflops"] for p in payloads] == [None, 0.4, 0.4]
-    assert [p["profile"] for p in payloads] == [True, False, False]
-    assert record["train_images_per_second"] == 12.0 and record["profile"] == [{"op": "MatMul"}]
+    record = speed.bench_repeated(BenchConfig("vit_keras", profile=True), repeats=3, settle=settle)
+    assert [p["gflops"] for p in payloads] == [None, 0.4, 0.4][:processes]
+    assert [p["peak_gflops"] for p in payloads] == [None, 220.0, 220.0][:processes]
+    assert [p["profile"] for p in payloads] == [p["inference"] for p in payloads] == [True, False, False][:processes]
+    assert record["train_images_per_second"] == 12.0 and len(record["repeats"]) == processes
+    assert (record["inference_images_per_second"], record["latency_ms"], record["profile"]) == (
+        50.0, 2.0, [{"op": "MatMul"}])
 
 
 def test_pipeline_throughput_on_stand_in_images():
@@ -167,6 +183,12 @@ def test_runner_overhead_measures_both_sides():
     for side, fit in (("bare", o["bare_fit_seconds"]), ("runner", o["runner_fit_seconds"])):
         phases = o["phases"][side]  # both epochs trained and validated, inside the fit
         assert phases["train"] > 0 and phases["validation"] > 0 and 0 <= phases["rest"] < fit
+        assert 0 < phases["first epoch"] < phases["train"]
+    assert all(len(r["epochs"]) == 2 and sum(r["epochs"]) == pytest.approx(r["train"])
+               for r in o["bare_runs"] + o["runner_runs"])
+    steady = [(r["fit"] - r["epochs"][0] + r["bookkeeping"]) / (b["fit"] - b["epochs"][0]) - 1
+              for b, r in zip(o["bare_runs"], o["runner_runs"])]
+    assert o["steady_overheads"] == pytest.approx(steady)
 
 
 @pytest.mark.slow
@@ -180,8 +202,9 @@ def test_suite_file_states_every_target_and_the_backend_table(record, tmp_path):
                 "overhead": 0.02, "fit_overhead": 0.01, "bookkeeping_share": 0.01,
                 "pair_overheads": [0.031, -0.004, 0.021], "pair_overhead_median": 0.021,
                 "first": ["bare", "runner", "bare"], "medians_overhead": 0.025,
-                "phases": {"bare": {"train": 8.0, "validation": 1.5, "rest": 0.5},
-                           "runner": {"train": 8.1, "validation": 1.5, "rest": 0.5}}}
+                "steady_overheads": [0.012, -0.02, 0.004], "steady_overhead": 0.004,
+                "phases": {"bare": {"first epoch": 4.0, "train": 8.0, "validation": 1.5, "rest": 0.5},
+                           "runner": {"first epoch": 4.2, "train": 8.1, "validation": 1.5, "rest": 0.5}}}
     probe = {"precision": "fp32", "bf16_speedup": 0.9, "speedups": {"vit": 1.3, "shiftvit": 0.9}, "margin": 1.15,
              "step_seconds": {"vit": {"fp32": 0.13, "bf16": 0.1}, "shiftvit": {"fp32": 0.09, "bf16": 0.1}},
              "rounds": 7, "round_steps": 5}
@@ -193,7 +216,7 @@ def test_suite_file_states_every_target_and_the_backend_table(record, tmp_path):
            "train_images_per_second": record["train_images_per_second"] / 2, "repeats": None}
     suite = {"records": [record, jax], "pipelines": [pipeline], "overhead": overhead, "precision": probe,
              "study": study, "amx": False, "backends_missing": ["torch"], "seconds": 1500.0,
-             "sections": {"vit_keras fp32 on tensorflow": 600.0, "study `demo`": 900.0}}
+             "sections": {"vit_keras fp32 on tensorflow": 600.0, "study `demo`": 900.0}, "settle": 0.05}
     text = write_suite(suite, tmp_path).read_text()
     for section in ("## Targets", "## Training and inference speed", "## Backends", "## Precision auto",
                     "## Where a study's time goes", "## Input pipeline", "## Runner overhead",
@@ -203,7 +226,9 @@ def test_suite_file_states_every_target_and_the_backend_table(record, tmp_path):
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines() if line[:1] == "|"]
     assert ["runner overhead over a bare `model.fit` (median of paired processes)",
             "+2.0 % (sides' medians +2.5 %)", "≤ 3 %", "yes"] in rows
-    assert "bare first +3.1, +2.1; runner first -0.4 (+2.1)" in text and ["runner", "8.10", "1.50", "0.50"] in rows
+    assert "bare first +3.1, +2.1; runner first -0.4 (+2.1)" in text and "+1.2, -2.0, +0.4 (+0.4)" in text
+    assert ["runner", "4.20", "8.10", "1.50", "0.50"] in rows
+    assert "a third only where the first two differ by more than 5 %" in text
     assert ["study time in `fit` (`demo`, 5 seeds)", "80.0 %", "≥ 85 %", "**no**"] in rows
     assert "`demo` at its 5 seeds, 20 cells, 2 workers" in text
     assert ["study `demo`", "15.0", "60"] in rows and ["total", "25.0", "100"] in rows
@@ -250,10 +275,10 @@ def test_the_suite_accounts_for_its_time_part_by_part(monkeypatch):
 
     monkeypatch.setattr(suite, "bf16_applies", lambda: False)
     monkeypatch.setattr(suite, "installed", lambda backend: backend == "jax")
-    monkeypatch.setattr(suite, "bench_repeated", taking(0.01, lambda config, repeats: {
+    monkeypatch.setattr(suite, "bench_repeated", taking(0.01, lambda config, repeats, settle: {
         "model": config.model, "image_size": 32, "reference_image_size": 32, "precision": config.precision,
-        "model_args": {}, "gflops": 1.0, "train_images_per_second": 1.0, "mfu": 0.5, "backend": config.backend,
-        "repeats": repeats}))
+        "model_args": {}, "gflops": 1.0, "peak_gflops": 200.0, "train_images_per_second": 1.0, "mfu": 0.5,
+        "backend": config.backend, "repeats": repeats}))
     monkeypatch.setattr(suite, "pipeline_throughput", taking(0.02, {"images_per_second": 10.0}))
     monkeypatch.setattr(suite, "runner_overhead", taking(0.2, {"model": "m", "dataset": "d", "overhead": 0.01}))
     monkeypatch.setattr(precision, "probe", taking(0.01, {"precision": "fp32", "speedups": {}}))

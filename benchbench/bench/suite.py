@@ -16,9 +16,9 @@ from benchbench.bench.speed import BenchConfig, bench_repeated, installed
 REFERENCE = (("vit_keras", 64),  # 32 px CIFAR input, resized to 72 px inside
              ("shiftvit_keras", 64),  # 48 px
              ("mobilevit_xxs", 16))  # 256 px
-# 12 timed steps each (after 3 warm-up steps): the median's spread within a process is a few per cent, far below
-# the 20 % between processes that the 3 fresh processes are for; 20 steps cost make bench 40 s more.
-STEPS = 12
+# 8 timed steps each (after 3 warm-up steps): the median's spread within a process is a few per cent, far below
+# the 20 % between processes that the fresh processes are for; each step more costs make bench about 10 s.
+STEPS = 8
 # Each profiled once (in its first process, after the timed steps): where the step time goes, per family.
 SUITE = [BenchConfig(model, batch_size=batch, steps=STEPS, profile=True) for model, batch in REFERENCE]
 SUITE += [BenchConfig("vit_tiny", image_size=32, batch_size=64, steps=STEPS, profile=True),
@@ -30,6 +30,9 @@ BF16_SUITE = [BenchConfig(model, batch_size=batch, steps=STEPS, precision="bf16"
 PAIR = [BenchConfig("swin_t", image_size=32, model_args=(("patch_size", 2), ("window_size", 4))),
         BenchConfig("shiftvit_t_light", image_size=32, model_args=(("patch_size", 2),))]
 SUITE_REPEATS = 3  # fresh processes per configuration: one process's figure swings by up to 20 % here
+# ... but no third when the first two agree within 5 % (bench_repeated's settle): in make bench at 078af6f, four
+# configurations of five had one process 8-23 % slower than two that agreed within 2 %.
+SETTLE = 0.05
 # The same reference configurations in fp32 on the other Keras backends (torch where its extra is installed).
 OTHER_BACKENDS = ("jax", "torch")
 # MobileViT-XXS is left out for time: on JAX its 256 px convolutions train at 0.19x TensorFlow's speed here
@@ -70,15 +73,20 @@ def bf16_applies() -> bool:
     return has_amx() or bool(tf.config.list_physical_devices("GPU"))
 
 
-def _counted(config: BenchConfig, records: list[dict]) -> BenchConfig:
-    """The configuration with its forward FLOPs taken from TensorFlow's record of the same model, size and
-    precision where there is one: another backend would count them in a fresh TensorFlow process of its own."""
+def _known(config: BenchConfig, records: list[dict]) -> BenchConfig:
+    """The configuration with what earlier records already measured: its forward FLOPs from TensorFlow's record
+    of the same model, size and precision (another backend would count them in a fresh TensorFlow process of its
+    own), and the matmul peak from the first record of its backend and precision (the best of repeated
+    multiplies, the same from one process to the next within a few per cent)."""
     same = [r for r in records if r["backend"] == "tensorflow" and
             (r["model"], r["image_size"], r["precision"], r["model_args"]) ==
             (config.model, config.image_size or r["reference_image_size"], config.precision, dict(config.model_args))]
-    if config.backend == "tensorflow" or config.gflops or not same:
-        return config
-    return dataclasses.replace(config, gflops=same[0]["gflops"])
+    if config.backend != "tensorflow" and not config.gflops and same:
+        config = dataclasses.replace(config, gflops=same[0]["gflops"])
+    peaks = [r["peak_gflops"] for r in records if (r["backend"], r["precision"]) == (config.backend, config.precision)]
+    if not config.peak_gflops and peaks:
+        config = dataclasses.replace(config, peak_gflops=peaks[0])
+    return config
 
 
 def run_suite(repeats: int = SUITE_REPEATS, progress=PRINT) -> dict:
@@ -98,8 +106,8 @@ def run_suite(repeats: int = SUITE_REPEATS, progress=PRINT) -> dict:
     records = []
     for config in (SUITE + (BF16_SUITE if bf16_applies() else []) +
                    [c for c in BACKEND_SUITE if installed(c.backend)]):
-        records.append(bench_repeated(_counted(config, records),
-                                      repeats if config.backend == "tensorflow" else BACKEND_REPEATS))
+        records.append(bench_repeated(_known(config, records),
+                                      repeats if config.backend == "tensorflow" else BACKEND_REPEATS, SETTLE))
         note(f"{config.model} {records[-1]['image_size']} px {config.precision} on {config.backend}: "
              f"{records[-1]['train_images_per_second']:.1f} img/s, MFU {100 * records[-1]['mfu']:.1f}%",
              f"{config.model} {config.precision} on {config.backend}")
@@ -117,4 +125,4 @@ def run_suite(repeats: int = SUITE_REPEATS, progress=PRINT) -> dict:
          f"study `{study['study']}`")
     return {"records": records, "pipelines": pipelines, "overhead": overhead, "precision": precision,
             "study": study, "amx": has_amx(), "backends_missing": [b for b in OTHER_BACKENDS if not installed(b)],
-            "seconds": time.monotonic() - start, "sections": sections}
+            "seconds": time.monotonic() - start, "sections": sections, "settle": SETTLE}

@@ -172,14 +172,19 @@ def overhead_markdown(o: dict) -> str:
            f"{o['setup_seconds']:.1f} / {o['final_seconds']:.1f}"]
     headers = ["run", "bare fit (s)", "runner fit (s)", "bookkeeping (s)", "per process % (median)", "overhead %",
                "target %", "sides' medians %", "fit / bookkeeping %", "setup / final (s)"]
+    if "steady_overhead" in o:  # since the first epoch's trace was timed apart
+        row.insert(7, f"{', '.join(f'{100 * p:+.1f}' for p in o['steady_overheads'])} "
+                      f"({100 * o['steady_overhead']:+.1f})")
+        headers.insert(7, "after the first epoch, per process % (median)")
     table = _table([row], headers)
     if not o.get("phases"):
         return table
-    split = [[side, *(f"{o['phases'][side][part]:.2f}" for part in ("train", "validation", "rest"))]
-             for side in ("bare", "runner")]
+    parts = [("first epoch", "first epoch's training part (s)")] if "first epoch" in o["phases"]["bare"] else []
+    parts += [("train", "epochs' training parts (s)"), ("validation", "validation passes (s)"),
+              ("rest", "rest of fit (s)")]
+    split = [[side, *(f"{o['phases'][side][part]:.2f}" for part, _ in parts)] for side in ("bare", "runner")]
     return (table + "\n\nWhere each side's fit went (medians; epoch-level callbacks only, so the steps are "
-            "dispatched as in a plain fit):\n\n" +
-            _table(split, ["side", "epochs' training parts (s)", "validation passes (s)", "rest of fit (s)"]))
+            "dispatched as in a plain fit):\n\n" + _table(split, ["side", *(header for _, header in parts)]))
 
 
 def backends_markdown(records: list[dict], missing: list[str]) -> str:
@@ -289,6 +294,15 @@ def _pipeline_ratio(p: dict, records: list[dict]) -> float | None:
     return p["images_per_second"] / fastest if fastest else None
 
 
+def _processes_text(suite: dict, repeats: int) -> str:
+    settle = suite.get("settle")  # since the bench's 20-minute budget: a third process only where it decides
+    if settle is None:
+        return (f"Each configuration measured in {repeats} fresh process(es); the row is the median one, the range "
+                "is over the processes.")
+    return (f"Each configuration measured in fresh processes, a third only where the first two differ by more than "
+            f"{100 * settle:g} %; the row is the lower median (of two: the slower), the range is over the processes.")
+
+
 def write_suite(suite: dict, folder) -> Path:
     """reports/bench/<host>.md: the suite's tables under an environment stamp, and <host>.json with every
     figure, both written atomically."""
@@ -306,13 +320,14 @@ def write_suite(suite: dict, folder) -> Path:
         "## Targets\n\nIssues 7 and 20. The bf16 target applies on CPUs with AMX (and GPUs), where the suite "
         "measures the reference configurations in bf16 too; without AMX, precision auto must simply never be slower "
         "than fp32 (its probe, below, measures bf16 against fp32).\n\n" + targets_markdown(suite),
-        "## Training and inference speed (TensorFlow)\n\n"
-        f"Each configuration measured in {repeats} fresh process(es); the row is the median one, the range is over "
-        "the processes. Training: median step time inside one `fit` on in-memory random images after 3 warm-up "
-        "steps; MFU = 3 x forward FLOPs x train img/s / peak, the peak being the best n x n matmul (n = 2048, 3072, "
-        f"4096 up to the first taking {SATURATED_SECONDS:g} s, which saturates the cores) of the same precision "
-        "measured in the same process. Inference: forward passes chained in one compiled loop (no "
-        "Python dispatch per pass), batch-1 latency and throughput at the batch size.\n\n"
+        "## Training and inference speed (TensorFlow)\n\n" + _processes_text(suite, repeats) + " Training: median "
+        "step time inside one `fit` on in-memory random images after 3 warm-up steps; MFU = 3 x forward FLOPs x "
+        "train img/s / peak, the peak being the best n x n matmul (n = 2048, 3072, 4096 up to the first taking "
+        f"{SATURATED_SECONDS:g} s, which saturates the cores) of the same precision "
+        + ("measured once per backend and precision, in the first process of its first row. " if "settle" in suite
+           else "measured in the same process. ") + "Inference: forward passes chained in one compiled loop (no "
+        "Python dispatch per pass), batch-1 latency and throughput at the batch size"
+        + (", in each configuration's first process.\n\n" if "settle" in suite else ".\n\n")
         + suite_markdown(tensorflow) + (f"\n\n{pairs}" if pairs else ""),
         "## Where each family's training step goes\n\nThe TensorFlow profiler over "
         f"{PROFILE_STEPS} training steps of each configuration above, in its first process after the timed steps. "
@@ -334,13 +349,15 @@ def write_suite(suite: dict, folder) -> Path:
         "random images of the data set's native size, against the training speed of the model it feeds.\n\n"
         + pipeline_markdown(suite["pipelines"], tensorflow),
         "## Runner overhead\n\n`benchbench run`'s training loop against a bare `model.fit` of the same compiled "
-        f"model on the same batches, both in each of {suite['overhead']['repeats']} fresh processes, bare first in "
-        "half of them and runner first in the others. Runner = its fit call (all epochs, step timer, op "
+        f"model on the same batches, both in each of {suite['overhead']['repeats']} fresh processes, the order "
+        "alternating from one process to the next. Runner = its fit call (all epochs, step timer, op "
         "determinism) + per-epoch bookkeeping (checkpoints, best weights, state file, W&B offline). Setup (data, "
         "model) and the final test pass are listed apart: a bare script has its own. The overhead is the median of "
         "the processes' ratios: single fits here sometimes run 20-40 % slower than their neighbours, whichever side "
         "they belong to, and the median sets one aside (the ratio of the sides' medians is beside it). Fits are "
-        "medians over the processes; fit / bookkeeping split the sides' medians' overhead.\n\n"
+        "medians over the processes; fit / bookkeeping split the sides' medians' overhead. After the first epoch: "
+        "the same ratio without each fit's first epoch, which holds the trace, where a per-step or per-epoch cost "
+        "shows.\n\n"
         + overhead_markdown(suite["overhead"])]
     if suite.get("sections"):
         sections.append("## Where the bench's time goes\n\nEach part's wall time in this run (fresh processes, "
