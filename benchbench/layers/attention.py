@@ -57,7 +57,7 @@ class SelfAttention(layers.Layer):
         qkv = ops.reshape(qkv, (batch, tokens, 3, heads, width))
         q, k, v = ops.unstack(ops.transpose(qkv, (2, 0, 3, 1, 4)), 3, axis=0)  # each (B, heads, N, width)
         scores = ops.einsum("bhqd,bhkd->bhqk", q * (1.0 / math.sqrt(width)), k)
-        probs = self.attention_dropout(ops.softmax(scores, axis=-1), training=training)
+        probs = self.attention_dropout.after_softmax(scores, training=training)
         out = ops.reshape(ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3)), (batch, tokens, heads * width))
         return ops.matmul(out, self.output_kernel) + self.output_bias
 

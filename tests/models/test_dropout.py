@@ -78,3 +78,29 @@ def test_inference_and_rate_zero_pass_through():
     x = np.arange(12, dtype="float32").reshape(3, 4)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(Dropout(0.5)(x, training=False)), x)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(Dropout(0.0)(x, training=True)), x)
+
+
+def test_softmax_dropout_is_dropout_of_softmax_with_its_gradient():
+    """after_softmax (attention probabilities): bitwise the values and random stream of the layer called on
+    softmax(scores), and the gradient of the composition, worked out in NumPy from its definition."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    scores = tf.Variable(rng.normal(scale=3.0, size=(8, 2, 17, 17)).astype("float32"))
+    upstream = rng.normal(size=(8, 2, 17, 17))
+    fused, plain = Dropout(0.2, seed=5), Dropout(0.2, seed=5)
+    for _ in range(2):  # successive calls draw the same successive masks
+        with tf.GradientTape() as tape:
+            y = fused.after_softmax(scores, training=True)
+            loss = tf.reduce_sum(y * upstream.astype("float32"))
+        np.testing.assert_array_equal(y.numpy(), plain(tf.nn.softmax(scores), training=True).numpy())
+    grad = tape.gradient(loss, scores).numpy()
+    s = scores.numpy().astype("float64")
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    mask = np.where(y.numpy() != 0, 1 / 0.8, 0.0)  # no probability is exactly 0 here
+    # y_j = p_j m_j and dp_j / ds_i = p_j (delta_ij - p_i): dL/ds_i = sum_j u_j m_j p_j (delta_ij - p_i)
+    reference = upstream * mask * p - p * (upstream * mask * p).sum(-1, keepdims=True)
+    np.testing.assert_allclose(grad, reference, rtol=1e-4, atol=1e-6)
+    assert 0.1 < (mask == 0).mean() < 0.3
+    np.testing.assert_array_equal(fused.after_softmax(scores, training=False).numpy(), tf.nn.softmax(scores).numpy())

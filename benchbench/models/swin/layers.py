@@ -115,7 +115,7 @@ class WindowAttention(layers.Layer):
             mask = ops.cast(self.mask[None, :, None], scores.dtype)
             scores = ops.reshape(scores, (-1, count, heads, tokens, tokens)) + mask
             scores = ops.reshape(scores, (-1, heads, tokens, tokens))
-        probs = self.attention_drop(ops.softmax(scores, axis=-1), training=training)
+        probs = self.attention_drop.after_softmax(scores, training=training)
         out = ops.reshape(ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3)), (-1, tokens, dim))
         out = self.proj_drop(ops.matmul(out, self.proj) + self.proj_bias, training=training)
         out = window_reverse(out, window, height, width)
