@@ -9,75 +9,52 @@ from benchbench.bench.speed import child
 
 
 def overhead_config():
-    """A small ShiftViT cell on digits (32 px, embed 48, 6 epochs of ~2.4 s), where per-epoch costs show (they
-    weigh more than in the demo's cells, whose epochs are longer)."""
+    """A small ShiftViT cell on digits (32 px, embed 48, 5 epochs: the first about 8 s with its trace, the others
+    about 1.9 s with their validation), where per-epoch costs show (they weigh more than in the demo's cells,
+    whose epochs are longer)."""
     from benchbench.run.config import RunConfig
 
-    return RunConfig("shiftvit_t_light", "digits", epochs=6, image_size=32, model_args=(("embed_dim", 48),))
+    return RunConfig("shiftvit_t_light", "digits", epochs=5, image_size=32, model_args=(("embed_dim", 48),))
 
 
-PROCESSES = 3  # the issue's count; the order alternates (bare first in the first and third)
+PROCESSES = 3  # fresh processes per side, the sides alternating
 
 
 def runner_overhead(config, processes: int = PROCESSES) -> dict:
     """What the runner, tracking and callbacks add to a bare `model.fit` of the same compiled model
-    (`run.build_training`) on the same batches: both sides in each of `processes` fresh processes, bare first in
-    one process and runner first in the next.
+    (`run.build_training`) on the same batches: each side in `processes` fresh processes of its own, the sides
+    alternating (bare, runner, bare, ...) so that a slow spell of the machine falls on both; medians per side.
 
     The runner's time is its one fit call over all epochs (with the step timer and op determinism) plus its
     per-epoch bookkeeping (checkpoints, best weights, state file, W&B offline logging); setup and the final
     test evaluation and cost measurements are reported apart, since a bare script loads data and evaluates
     too. W&B runs offline here (no network): online logging adds its upload thread.
 
-    Why both sides share a process, and why the median of the processes' ratios: single fits here sometimes run
-    20-40 % slower than their neighbours, validation passes included, whichever side they belong to (by hand on
-    December 7: 3 runner fits of 8 took 24.7-26.2 s in their training parts where the others took 20.1-23.0 and
-    bare ones 19.9-20.9; then, with both sides in each process, one bare fit took 32.6 s beside its process's
-    runner fit of 26.8 s). With one side per process and medians per side, three fits per side decided which side
-    drew the slow ones (+0.2 to +13 % in `make bench` runs). Both sides in one process run back to back, on the
-    same machine state as far as it lasts, and the median over the processes' ratios sets one slow fit aside.
-    The order alternates, since a process's second fit may find kernels and caches warm. The ratio of the sides'
-    medians is kept beside it."""
+    Why a process per fit: a process's second fit ran 5-10 % slower than its first here, whichever side it was
+    (December 7, 12 processes running both sides, by hand and in `make bench`), so two sides sharing a process
+    are compared only when the order is balanced, and 3 processes cannot balance it. Each fit's first epoch
+    holds the model's trace (8 of a 6-epoch fit's 18 s here, and most of the fit-to-fit spread): the ratio after
+    it, where a per-step or per-epoch cost of the runner would show, is kept beside the whole fit's."""
     payload = config.resolved()
-    bare, runner, first = [], [], []
-    for i in range(processes):
-        order = ["bare", "runner"] if i % 2 == 0 else ["runner", "bare"]
-        sides = child("pair", {"config": payload, "order": order})
-        bare.append(sides["bare"])
-        runner.append(sides["runner"])
-        first.append(order[0])
+    bare, runner = [], []
+    for _ in range(processes):
+        bare.append(child("bare", payload))
+        runner.append(child("runner", payload))
     bare_fit = statistics.median(r["fit"] for r in bare)
     runner_fit = statistics.median(r["fit"] for r in runner)
     bookkeeping = statistics.median(r["bookkeeping"] for r in runner)
-    pairs = [(r["fit"] + r["bookkeeping"]) / b["fit"] - 1 for b, r in zip(bare, runner, strict=True)]
-    # The first epoch holds the trace (8 of a 6-epoch fit's 18 s here, varying by a second from fit to fit): the
-    # epochs after it are where a per-step or per-epoch cost of the runner would show.
-    steady = [(r["fit"] - r["epochs"][0] + r["bookkeeping"]) / (b["fit"] - b["epochs"][0]) - 1
-              for b, r in zip(bare, runner, strict=True)]
+    bare_rest = statistics.median(r["fit"] - r["epochs"][0] for r in bare)
+    runner_rest = statistics.median(r["fit"] - r["epochs"][0] for r in runner)
     return {"model": config.model, "dataset": config.dataset, "epochs": config.epochs,
             "image_size": config.image_size, "batch_size": config.batch_size,
-            "repeats": processes,  # fresh processes, each running both sides
+            "repeats": processes,  # fresh processes per side
             "bare_fit_seconds": bare_fit, "runner_fit_seconds": runner_fit, "bookkeeping_seconds": bookkeeping,
             "setup_seconds": statistics.median(r["setup"] for r in runner),
             "final_seconds": statistics.median(r["final"] for r in runner),
-            "overhead": statistics.median(pairs), "medians_overhead": (runner_fit + bookkeeping) / bare_fit - 1,
+            "overhead": (runner_fit + bookkeeping) / bare_fit - 1,
             "fit_overhead": runner_fit / bare_fit - 1, "bookkeeping_share": bookkeeping / bare_fit,
-            "pair_overheads": pairs, "pair_overhead_median": statistics.median(pairs), "first": first,
-            "steady_overheads": steady, "steady_overhead": statistics.median(steady),
+            "steady_overhead": (runner_rest + bookkeeping) / bare_rest - 1,
             "phases": _phases(bare, runner), "bare_runs": bare, "runner_runs": runner}
-
-
-def paired_fits(payload: dict) -> dict:
-    """Both sides in this one process, in the payload's order (`runner_overhead`'s fresh process)."""
-    from tensorflow.python.framework import config as tf_config
-
-    fits = {}
-    for side in payload["order"]:
-        fits[side] = {"bare": bare_fit, "runner": runner_fit}[side](payload["config"])
-        # The runner turns op determinism on for its process, and a user's bare script would not have it (its
-        # cost is part of the overhead: +2.6 % inside one process on December 7, 6 rounds each).
-        tf_config.disable_op_determinism()
-    return fits
 
 
 def _phases(bare: list[dict], runner: list[dict]) -> dict:

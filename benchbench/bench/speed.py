@@ -196,7 +196,7 @@ def counted_flops(config: BenchConfig) -> int:
         return forward_flops(model, size)
 
 
-PROFILE_STEPS = 3  # steps under the profiler, after the timed ones: the op mix, not a speed
+PROFILE_STEPS = 2  # steps under the profiler, after the timed ones: the op mix, not a speed
 
 
 def _profile(model, data, steps: int) -> list[dict]:

@@ -16,13 +16,14 @@ from benchbench.bench.speed import BenchConfig, bench_repeated, installed
 REFERENCE = (("vit_keras", 64),  # 32 px CIFAR input, resized to 72 px inside
              ("shiftvit_keras", 64),  # 48 px
              ("mobilevit_xxs", 16))  # 256 px
-# 8 timed steps each (after 3 warm-up steps): the median's spread within a process is a few per cent, far below
+# 6 timed steps each (after 3 warm-up steps): the median's spread within a process is a few per cent, far below
 # the 20 % between processes that the fresh processes are for; each step more costs make bench about 10 s.
-STEPS = 8
-# Each profiled once (in its first process, after the timed steps): where the step time goes, per family.
+STEPS = 6
+# The reference configurations profiled once (in their first process, after the timed steps): where the step
+# time goes, one per family (the paper configurations' profiles: `benchbench bench --profile`).
 SUITE = [BenchConfig(model, batch_size=batch, steps=STEPS, profile=True) for model, batch in REFERENCE]
-SUITE += [BenchConfig("vit_tiny", image_size=32, batch_size=64, steps=STEPS, profile=True),
-          BenchConfig("shiftvit_t_light", image_size=32, steps=STEPS, profile=True)]
+SUITE += [BenchConfig("vit_tiny", image_size=32, batch_size=64, steps=STEPS),
+          BenchConfig("shiftvit_t_light", image_size=32, steps=STEPS)]
 # bf16 where its target applies (a CPU with AMX, or a GPU); elsewhere precision auto's probe shows what bf16 does.
 BF16_SUITE = [BenchConfig(model, batch_size=batch, steps=STEPS, precision="bf16") for model, batch in REFERENCE]
 # The shift-vs-attention pair at the configuration of studies/shift_vs_attention.toml (32 px, patches of 2): not in

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import statistics
 from pathlib import Path
 
 from tabulate import tabulate
@@ -146,45 +147,24 @@ def pipeline_markdown(pipelines: list[dict], records: list[dict]) -> str:
     return _table(rows, headers)
 
 
-def _pairs(o: dict) -> str:
-    """Each process's total overhead, by which side ran first, and their median: "bare first +2.1, +3.0; runner
-    first -0.4, +1.2 (+1.6)"; in a report from before 078af6f (no "first"), each alternating pair's."""
-    if "pair_overheads" not in o:
-        return "–"
-    def listed(ratios: list[float]) -> str:
-        return ", ".join(f"{100 * p:+.1f}" for p in ratios)
-
-    if "first" in o:
-        by_first = {side: [p for p, f in zip(o["pair_overheads"], o["first"], strict=True) if f == side]
-                    for side in ("bare", "runner")}
-        text = "; ".join(f"{side} first {listed(ratios)}" for side, ratios in by_first.items() if ratios)
-    else:
-        text = listed(o["pair_overheads"])
-    return f"{text} ({100 * o['pair_overhead_median']:+.1f})"
+def _fits(runs: list[dict]) -> str:
+    """Each process's fit seconds and their median: "17.0, 18.7, 17.1 (17.1)"."""
+    fits = [r["fit"] for r in runs]
+    return f"{', '.join(f'{fit:.1f}' for fit in fits)} ({statistics.median(fits):.1f})"
 
 
 def overhead_markdown(o: dict) -> str:
-    medians = o.get("medians_overhead", o["overhead"])
-    row = [f"`{o['model']}` on {o['dataset']}, {o['epochs']} epochs", f"{o['bare_fit_seconds']:.1f}",
-           f"{o['runner_fit_seconds']:.1f}", f"{o['bookkeeping_seconds']:.2f}", _pairs(o),
-           f"{100 * o['overhead']:+.1f}", f"≤ {100 * TARGET_OVERHEAD:.0f}", f"{100 * medians:+.1f}",
-           f"{100 * o['fit_overhead']:+.1f} / {100 * o['bookkeeping_share']:.1f}",
+    row = [f"`{o['model']}` on {o['dataset']}, {o['epochs']} epochs", _fits(o["bare_runs"]), _fits(o["runner_runs"]),
+           f"{o['bookkeeping_seconds']:.2f}", f"{100 * o['overhead']:+.1f}", f"≤ {100 * TARGET_OVERHEAD:.0f}",
+           f"{100 * o['steady_overhead']:+.1f}", f"{100 * o['fit_overhead']:+.1f} / {100 * o['bookkeeping_share']:.1f}",
            f"{o['setup_seconds']:.1f} / {o['final_seconds']:.1f}"]
-    headers = ["run", "bare fit (s)", "runner fit (s)", "bookkeeping (s)", "per process % (median)", "overhead %",
-               "target %", "sides' medians %", "fit / bookkeeping %", "setup / final (s)"]
-    if "steady_overhead" in o:  # since the first epoch's trace was timed apart
-        row.insert(7, f"{', '.join(f'{100 * p:+.1f}' for p in o['steady_overheads'])} "
-                      f"({100 * o['steady_overhead']:+.1f})")
-        headers.insert(7, "after the first epoch, per process % (median)")
-    table = _table([row], headers)
-    if not o.get("phases"):
-        return table
-    parts = [("first epoch", "first epoch's training part (s)")] if "first epoch" in o["phases"]["bare"] else []
-    parts += [("train", "epochs' training parts (s)"), ("validation", "validation passes (s)"),
-              ("rest", "rest of fit (s)")]
+    headers = ["run", "bare fits (s), median", "runner fits (s), median", "bookkeeping (s)", "overhead %", "target %",
+               "after the first epoch %", "fit / bookkeeping %", "setup / final (s)"]
+    parts = [("first epoch", "first epoch's training part (s)"), ("train", "epochs' training parts (s)"),
+             ("validation", "validation passes (s)"), ("rest", "rest of fit (s)")]
     split = [[side, *(f"{o['phases'][side][part]:.2f}" for part, _ in parts)] for side in ("bare", "runner")]
-    return (table + "\n\nWhere each side's fit went (medians; epoch-level callbacks only, so the steps are "
-            "dispatched as in a plain fit):\n\n" + _table(split, ["side", *(header for _, header in parts)]))
+    return (_table([row], headers) + "\n\nWhere each side's fit went (medians; epoch-level callbacks only, so the "
+            "steps are dispatched as in a plain fit):\n\n" + _table(split, ["side", *(header for _, header in parts)]))
 
 
 def backends_markdown(records: list[dict], missing: list[str]) -> str:
@@ -269,10 +249,8 @@ def _targets(suite: dict) -> list[tuple]:
     rows.append(("precision auto never slower than fp32", f"auto = {probe['precision']}: {auto:.2f}x fp32",
                  "≥ 1.00x", auto >= 1.0))
     o = suite["overhead"]
-    paired = "first" in o  # since 078af6f; before, one side per process and the ratio of the sides' medians
-    medians = f" (sides' medians {100 * o['medians_overhead']:+.1f} %)" if paired else ""
-    rows.append(("runner overhead over a bare `model.fit`" + (" (median of paired processes)" if paired else ""),
-                 f"{100 * o['overhead']:+.1f} %{medians}",
+    rows.append((f"runner overhead over a bare `model.fit` (medians of {o['repeats']} fresh processes each)",
+                 f"{100 * o['overhead']:+.1f} % (after the first epoch {100 * o['steady_overhead']:+.1f} %)",
                  f"≤ {100 * TARGET_OVERHEAD:.0f} %", o["overhead"] <= TARGET_OVERHEAD))
     study = suite["study"]
     rows.append((f"study time in `fit` (`{study['study']}`, {len(study['seeds'])} seeds)",
@@ -330,9 +308,9 @@ def write_suite(suite: dict, folder) -> Path:
         + (", in each configuration's first process.\n\n" if "settle" in suite else ".\n\n")
         + suite_markdown(tensorflow) + (f"\n\n{pairs}" if pairs else ""),
         "## Where each family's training step goes\n\nThe TensorFlow profiler over "
-        f"{PROFILE_STEPS} training steps of each configuration above, in its first process after the timed steps. "
-        "Op time is summed over both cores' threads, so it exceeds the step's wall time; what is not a matmul or a "
-        "convolution is what keeps MFU below the matmul peak.\n\n" + profiles_markdown(tensorflow),
+        f"{PROFILE_STEPS} training steps of each family's reference configuration above, in its first process after "
+        "the timed steps. Op time is summed over both cores' threads, so it exceeds the step's wall time; what is "
+        "not a matmul or a convolution is what keeps MFU below the matmul peak.\n\n" + profiles_markdown(tensorflow),
         "## Backends\n\nThe reference configurations in fp32 on each Keras backend, in fresh processes (JAX and "
         "torch: one each, so a figure may be off by the 20 % one process swings; TensorFlow: the median row above), "
         "the same model code and the same random batches through the same `fit`; the first step, which traces and "
@@ -349,15 +327,13 @@ def write_suite(suite: dict, folder) -> Path:
         "random images of the data set's native size, against the training speed of the model it feeds.\n\n"
         + pipeline_markdown(suite["pipelines"], tensorflow),
         "## Runner overhead\n\n`benchbench run`'s training loop against a bare `model.fit` of the same compiled "
-        f"model on the same batches, both in each of {suite['overhead']['repeats']} fresh processes, the order "
-        "alternating from one process to the next. Runner = its fit call (all epochs, step timer, op "
-        "determinism) + per-epoch bookkeeping (checkpoints, best weights, state file, W&B offline). Setup (data, "
-        "model) and the final test pass are listed apart: a bare script has its own. The overhead is the median of "
-        "the processes' ratios: single fits here sometimes run 20-40 % slower than their neighbours, whichever side "
-        "they belong to, and the median sets one aside (the ratio of the sides' medians is beside it). Fits are "
-        "medians over the processes; fit / bookkeeping split the sides' medians' overhead. After the first epoch: "
-        "the same ratio without each fit's first epoch, which holds the trace, where a per-step or per-epoch cost "
-        "shows.\n\n"
+        f"model on the same batches, each side in {suite['overhead']['repeats']} fresh processes of its own, the "
+        "sides alternating; medians per side. Runner = its fit call (all epochs, step timer, op determinism) + "
+        "per-epoch bookkeeping (checkpoints, best weights, state file, W&B offline). Setup (data, model) and the "
+        "final test pass are listed apart: a bare script has its own. A process per fit: a process's second fit ran "
+        "5-10 % slower than its first here, whichever side it was. After the first epoch: the same ratio without "
+        "each fit's first epoch, which holds the trace and most of the spread from fit to fit, where a per-step or "
+        "per-epoch cost of the runner shows. fit / bookkeeping split the overhead.\n\n"
         + overhead_markdown(suite["overhead"])]
     if suite.get("sections"):
         sections.append("## Where the bench's time goes\n\nEach part's wall time in this run (fresh processes, "
