@@ -166,8 +166,8 @@ def add_bench(sub) -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=at_least(1), default=20,
                        help="timed training steps, after 3 warm-up steps (default 20)")
     bench.add_argument("--repeats", type=at_least(1), help="measure in N fresh processes and report the median "
-                       "(default 1; with --suite 2, or 3 where the first two differ by over 5 %%; 3 per side with "
-                       "--overhead)")
+                       "(default 1; with --suite at most N, default 3, stopping at 2 where they agree within 5 %%; "
+                       "3 per side with --overhead)")
     bench.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                        help="a model option, e.g. --set dropout=0 (repeatable; default: none)")
     bench.add_argument("--profile", action="store_true", help="also print the training step's time by op type")

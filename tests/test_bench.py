@@ -176,7 +176,7 @@ def test_runner_overhead_measures_both_sides():
     assert len(o["bare_runs"]) == len(o["runner_runs"]) == 2  # a fresh process per fit
     runner = o["runner_fit_seconds"] + o["bookkeeping_seconds"]
     assert o["overhead"] == pytest.approx(runner / o["bare_fit_seconds"] - 1)
-    # The bare side runs without the op determinism the runner turns on for its own process.
+    # A user's bare script: no op determinism (the runner turns it on in its own process).
     assert [r["op_determinism"] for r in o["bare_runs"]] == [False, False]
     for side, fit in (("bare", o["bare_fit_seconds"]), ("runner", o["runner_fit_seconds"])):
         phases = o["phases"][side]  # both epochs trained and validated, inside the fit

@@ -30,11 +30,12 @@ def runner_overhead(config, processes: int = PROCESSES) -> dict:
     test evaluation and cost measurements are reported apart, since a bare script loads data and evaluates
     too. W&B runs offline here (no network): online logging adds its upload thread.
 
-    Why a process per fit: a process's second fit ran 5-10 % slower than its first here, whichever side it was
-    (December 7, 12 processes running both sides, by hand and in `make bench`), so two sides sharing a process
-    are compared only when the order is balanced, and 3 processes cannot balance it. Each fit's first epoch
-    holds the model's trace (8 of a 6-epoch fit's 18 s here, and most of the fit-to-fit spread): the ratio after
-    it, where a per-step or per-epoch cost of the runner would show, is kept beside the whole fit's."""
+    Why a process per fit: a process's second fit ran from 18 % faster to 29 % slower than its first, whichever
+    side it was (December 7, 16 processes running both sides, by hand and in `make bench`), so two sides sharing
+    a process compare fairly only when the order is balanced, and 3 processes cannot balance it. Each fit's
+    first epoch holds the model's trace (8 of a 5-epoch fit's 16-18 s here, and most of the fit-to-fit spread):
+    the ratio without its training part, where a per-step or per-epoch cost of the runner would show, is kept
+    beside the whole fit's."""
     payload = config.resolved()
     bare, runner = [], []
     for _ in range(processes):

@@ -156,10 +156,10 @@ def bench(config: BenchConfig, peak: float | None = None) -> dict:
         model.fit(data, steps_per_epoch=config.steps + timer.skip, epochs=1, callbacks=[timer], verbose=0,
                   shuffle=False)
         step = timer.median_step_seconds()
+        memory = peak_memory()  # training's: read before the profile and inference, which only some processes run
         profile = _profile(model, data, config.steps) if config.profile else None
         inference = (inference_speed(model, size, config.batch_size) if config.inference else
                      {"inference_images_per_second": None, "inference_latency_ms": None})
-        memory = peak_memory()
         params = count_params(model)
     peak = peak or (config.peak_gflops * 1e9 if config.peak_gflops else peak_flops(config.precision))
     train_ips = config.batch_size / step
@@ -225,14 +225,15 @@ def bench_repeated(config: BenchConfig, repeats: int, settle: float | None = Non
         records.append(child("bench", {**dataclasses.asdict(config), "profile": config.profile and not i,
                                        "inference": config.inference and not i}, backend=config.backend))
         # The first process counted the FLOPs (a trace of the forward pass) and measured the matmul peak (the
-        # best of repeated multiplies: 218-224 GFLOP/s over the rows of reports/bench/vm.md): the others take both.
+        # best of repeated multiplies: 218-224 GFLOP/s over the rows of the 078af6f report, git show
+        # 1659898:reports/bench/vm.md): the others take both.
         config = dataclasses.replace(config, gflops=records[0]["gflops"], peak_gflops=records[0]["peak_gflops"])
         if settle is not None and len(records) == 2 and _within(records, settle):
             break
     first = records[0]
     records.sort(key=lambda r: r["train_images_per_second"])
     median = dict(records[(len(records) - 1) // 2])
-    median.update({key: first[key] for key in ("inference_images_per_second", "latency_ms")})
+    median.update({key: first[key] for key in ("inference", "inference_images_per_second", "latency_ms")})
     median["repeats"] = [{"train_images_per_second": r["train_images_per_second"], "mfu": r["mfu"]} for r in records]
     median["profile"] = first["profile"]
     return median

@@ -30,9 +30,9 @@ BF16_SUITE = [BenchConfig(model, batch_size=batch, steps=STEPS, precision="bf16"
 # `make bench` (its 20 minutes), measured with `benchbench bench --repeats 3` (README, reports/bench/b8b919c).
 PAIR = [BenchConfig("swin_t", image_size=32, model_args=(("patch_size", 2), ("window_size", 4))),
         BenchConfig("shiftvit_t_light", image_size=32, model_args=(("patch_size", 2),))]
-SUITE_REPEATS = 3  # fresh processes per configuration: one process's figure swings by up to 20 % here
-# ... but no third when the first two agree within 5 % (bench_repeated's settle): in make bench at 078af6f, four
-# configurations of five had one process 8-23 % slower than two that agreed within 2 %.
+SUITE_REPEATS = 3  # fresh processes per configuration at most: one process's figure swings by up to 20 % here
+# ... and no third when the first two agree within 5 % (bench_repeated's settle): in make bench at 078af6f, four
+# configurations of five had one process 6-22 % slower than the median one, the other two within 2.1 %.
 SETTLE = 0.05
 # The same reference configurations in fp32 on the other Keras backends (torch where its extra is installed).
 OTHER_BACKENDS = ("jax", "torch")

@@ -272,15 +272,6 @@ def _pipeline_ratio(p: dict, records: list[dict]) -> float | None:
     return p["images_per_second"] / fastest if fastest else None
 
 
-def _processes_text(suite: dict, repeats: int) -> str:
-    settle = suite.get("settle")  # since the bench's 20-minute budget: a third process only where it decides
-    if settle is None:
-        return (f"Each configuration measured in {repeats} fresh process(es); the row is the median one, the range "
-                "is over the processes.")
-    return (f"Each configuration measured in fresh processes, a third only where the first two differ by more than "
-            f"{100 * settle:g} %; the row is the lower median (of two: the slower), the range is over the processes.")
-
-
 def write_suite(suite: dict, folder) -> Path:
     """reports/bench/<host>.md: the suite's tables under an environment stamp, and <host>.json with every
     figure, both written atomically."""
@@ -288,7 +279,6 @@ def write_suite(suite: dict, folder) -> Path:
     tensorflow = [r for r in records if _backend(r) == "tensorflow"]
     env = tensorflow[0]["environment"]
     path = Path(folder) / f"{records[0]['host']}.md"
-    repeats = len(records[0].get("repeats") or [None])
     pairs = pair_markdown(tensorflow)
     sections = [
         f"# benchbench bench: {records[0]['host']}\n\n{env.get('device')}, {env.get('cpu_count')} CPUs, "
@@ -298,15 +288,15 @@ def write_suite(suite: dict, folder) -> Path:
         "## Targets\n\nIssues 7 and 20. The bf16 target applies on CPUs with AMX (and GPUs), where the suite "
         "measures the reference configurations in bf16 too; without AMX, precision auto must simply never be slower "
         "than fp32 (its probe, below, measures bf16 against fp32).\n\n" + targets_markdown(suite),
-        "## Training and inference speed (TensorFlow)\n\n" + _processes_text(suite, repeats) + " Training: median "
-        "step time inside one `fit` on in-memory random images after 3 warm-up steps; MFU = 3 x forward FLOPs x "
-        "train img/s / peak, the peak being the best n x n matmul (n = 2048, 3072, 4096 up to the first taking "
-        f"{SATURATED_SECONDS:g} s, which saturates the cores) of the same precision "
-        + ("measured once per backend and precision, in the first process of its first row. " if "settle" in suite
-           else "measured in the same process. ") + "Inference: forward passes chained in one compiled loop (no "
-        "Python dispatch per pass), batch-1 latency and throughput at the batch size"
-        + (", in each configuration's first process.\n\n" if "settle" in suite else ".\n\n")
-        + suite_markdown(tensorflow) + (f"\n\n{pairs}" if pairs else ""),
+        "## Training and inference speed (TensorFlow)\n\nEach configuration measured in fresh processes, a third "
+        f"only where the first two differ by more than {100 * suite['settle']:g} %; the row is the lower median (of "
+        "two: the slower), the range is over the processes. Training: median step time inside one `fit` on "
+        "in-memory random images after 3 warm-up steps; MFU = 3 x forward FLOPs x train img/s / peak, the peak "
+        "being the best n x n matmul (n = 2048, 3072, 4096 up to the first taking "
+        f"{SATURATED_SECONDS:g} s, which saturates the cores) of the same precision measured once per backend and "
+        "precision, in the first process of its first row. Inference: forward passes chained in one compiled loop "
+        "(no Python dispatch per pass), batch-1 latency and throughput at the batch size, in each configuration's "
+        "first process.\n\n" + suite_markdown(tensorflow) + (f"\n\n{pairs}" if pairs else ""),
         "## Where each family's training step goes\n\nThe TensorFlow profiler over "
         f"{PROFILE_STEPS} training steps of each family's reference configuration above, in its first process after "
         "the timed steps. Op time is summed over both cores' threads, so it exceeds the step's wall time; what is "
@@ -331,9 +321,10 @@ def write_suite(suite: dict, folder) -> Path:
         "sides alternating; medians per side. Runner = its fit call (all epochs, step timer, op determinism) + "
         "per-epoch bookkeeping (checkpoints, best weights, state file, W&B offline). Setup (data, model) and the "
         "final test pass are listed apart: a bare script has its own. A process per fit: a process's second fit ran "
-        "5-10 % slower than its first here, whichever side it was. After the first epoch: the same ratio without "
-        "each fit's first epoch, which holds the trace and most of the spread from fit to fit, where a per-step or "
-        "per-epoch cost of the runner shows. fit / bookkeeping split the overhead.\n\n"
+        "from 18 % faster to 29 % slower than its first here, whichever side it was. After the first epoch: the "
+        "same ratio without each fit's first epoch's training part, which holds the trace and most of the spread "
+        "from fit to fit, where a per-step or per-epoch cost of the runner shows. fit / bookkeeping split the "
+        "overhead.\n\n"
         + overhead_markdown(suite["overhead"])]
     if suite.get("sections"):
         sections.append("## Where the bench's time goes\n\nEach part's wall time in this run (fresh processes, "

@@ -80,10 +80,16 @@ def test_inference_and_rate_zero_pass_through():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(Dropout(0.0)(x, training=True)), x)
 
 
-def test_softmax_dropout_is_dropout_of_softmax_with_its_gradient():
+def test_softmax_dropout_is_dropout_of_softmax_with_its_gradient(monkeypatch):
     """after_softmax (attention probabilities): bitwise the values and random stream of the layer called on
     softmax(scores), and the gradient of the composition, worked out in NumPy from its definition."""
     import tensorflow as tf
+
+    from benchbench.layers import dropout
+
+    fused_calls = []  # the fused path, not the layer on softmax (the same values), is what is tested
+    monkeypatch.setattr(dropout, "tensorflow_softmax_dropout",
+                        lambda *args, real=dropout.tensorflow_softmax_dropout: fused_calls.append(1) or real(*args))
 
     rng = np.random.default_rng(0)
     scores = tf.Variable(rng.normal(scale=3.0, size=(8, 2, 17, 17)).astype("float32"))
@@ -102,5 +108,5 @@ def test_softmax_dropout_is_dropout_of_softmax_with_its_gradient():
     # y_j = p_j m_j and dp_j / ds_i = p_j (delta_ij - p_i): dL/ds_i = sum_j u_j m_j p_j (delta_ij - p_i)
     reference = upstream * mask * p - p * (upstream * mask * p).sum(-1, keepdims=True)
     np.testing.assert_allclose(grad, reference, rtol=1e-4, atol=1e-6)
-    assert 0.1 < (mask == 0).mean() < 0.3
+    assert 0.1 < (mask == 0).mean() < 0.3 and len(fused_calls) == 2
     np.testing.assert_array_equal(fused.after_softmax(scores, training=False).numpy(), tf.nn.softmax(scores).numpy())
