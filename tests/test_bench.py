@@ -141,7 +141,7 @@ def test_repeats_measure_once_what_does_not_vary_and_settle(monkeypatch, speeds,
     def child(mode, payload, backend=None):
         payloads.append(payload)
         return {"gflops": payload["gflops"] or 0.4, "peak_gflops": payload["peak_gflops"] or 220.0,
-                "train_images_per_second": speeds[len(payloads) - 1], "mfu": 0.3,
+                "train_images_per_second": speeds[len(payloads) - 1], "mfu": 0.3, "inference": payload["inference"],
                 "inference_images_per_second": 50.0 if payload["inference"] else None,
                 "latency_ms": 2.0 if payload["inference"] else None,
                 "profile": [{"op": "MatMul"}] if payload["profile"] else None}
@@ -152,8 +152,8 @@ def test_repeats_measure_once_what_does_not_vary_and_settle(monkeypatch, speeds,
     assert [p["peak_gflops"] for p in payloads] == [None, 220.0, 220.0][:processes]
     assert [p["profile"] for p in payloads] == [p["inference"] for p in payloads] == [True, False, False][:processes]
     assert record["train_images_per_second"] == 12.0 and len(record["repeats"]) == processes
-    assert (record["inference_images_per_second"], record["latency_ms"], record["profile"]) == (
-        50.0, 2.0, [{"op": "MatMul"}])
+    assert (record["inference"], record["inference_images_per_second"], record["latency_ms"], record["profile"]) == (
+        True, 50.0, 2.0, [{"op": "MatMul"}])
 
 
 def test_pipeline_throughput_on_stand_in_images():
