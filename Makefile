@@ -80,7 +80,7 @@ study-shift-vs-attention: install
 	$(BIN)/benchbench study studies/shift_vs_attention.toml $(STUDY_ARGS)
 
 # Speed and MFU of the reference configurations (2-3 fresh processes each), the input pipelines and the runner
-# overhead, the whole demo as a study: reports/bench/<host>.md (19.5 minutes on the 2-core EPYC at 64c4137).
+# overhead, the whole demo as a study: reports/bench/<host>.md (19.5 minutes on the 2-core EPYC at 87528dd).
 bench: install
 	$(BIN)/benchbench bench --suite --out reports/bench
 
