@@ -135,6 +135,7 @@ def bench(config: BenchConfig, peak: float | None = None) -> dict:
         reset_peak_memory,
     )
     from benchbench.models import count_params, model_info
+    from benchbench.run.optimizer import AdamW
 
     backend = keras.backend.backend()
     if backend != config.backend:
@@ -145,7 +146,7 @@ def bench(config: BenchConfig, peak: float | None = None) -> dict:
         model, size, classes = _model(config)
         flops = config.gflops * 1e9 if config.gflops else (
             forward_flops(model, size) if backend == "tensorflow" else counted_flops(config))
-        model.compile(optimizer=keras.optimizers.AdamW(1e-4),
+        model.compile(optimizer=AdamW(1e-4),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=jit)
         model.optimizer.build(model.trainable_variables)  # not while tracing, which would trace twice
         rng = np.random.default_rng(0)

@@ -64,6 +64,8 @@ def _optimizer(config: RunConfig, steps_per_epoch: int):
     cosine decay to min_lr_ratio x the rate."""
     import keras
 
+    from benchbench.run.optimizer import AdamW, AdamWUnscaledDecay
+
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = int(config.warmup_fraction * total_steps)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -71,31 +73,8 @@ def _optimizer(config: RunConfig, steps_per_epoch: int):
         max(1, total_steps - warmup_steps),
         alpha=config.min_lr_ratio, warmup_target=config.learning_rate if warmup_steps else None,
         warmup_steps=warmup_steps)
-    adamw = keras.optimizers.AdamW if config.weight_decay_scaling == "lr" else _adamw_unscaled_decay()
+    adamw = AdamW if config.weight_decay_scaling == "lr" else AdamWUnscaledDecay
     return adamw(schedule, weight_decay=config.weight_decay, beta_1=config.beta_1, beta_2=config.beta_2)
-
-
-def _adamw_unscaled_decay():
-    """AdamW whose decoupled decay is not multiplied by the learning rate: each step subtracts weight_decay x w,
-    as TensorFlow Addons' AdamW did (the keras.io ShiftViT and original ViT tutorials'). Keras reads the rate
-    for the decay through _get_current_learning_rate inside _apply_weight_decay (on every backend, and under a
-    distribution strategy); during that call this optimizer answers 1."""
-    import keras
-
-    class AdamWUnscaledDecay(keras.optimizers.AdamW):
-        _decaying = False
-
-        def _apply_weight_decay(self, variables):
-            self._decaying = True
-            try:
-                super()._apply_weight_decay(variables)
-            finally:
-                self._decaying = False
-
-        def _get_current_learning_rate(self):
-            return 1.0 if self._decaying else super()._get_current_learning_rate()
-
-    return AdamWUnscaledDecay
 
 
 def distribution_strategy(distribute: str):

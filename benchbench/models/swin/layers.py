@@ -105,7 +105,7 @@ class WindowAttention(layers.Layer):
             x = ops.roll(x, shift=(-shift, -shift), axis=(1, 2))
         windows = window_partition(x, window)  # (B * nW, N, C)
         tokens = window * window
-        qkv = ops.reshape(ops.matmul(windows, self.qkv) + self.qkv_bias, (-1, tokens, 3, heads, dim // heads))
+        qkv = ops.reshape(ops.add(ops.matmul(windows, self.qkv), self.qkv_bias), (-1, tokens, 3, heads, dim // heads))
         q, k, v = ops.unstack(ops.transpose(qkv, (2, 0, 3, 1, 4)), 3, axis=0)  # each (B * nW, heads, N, C/heads)
         scores = ops.matmul(q * (1.0 / math.sqrt(dim // heads)), ops.swapaxes(k, -1, -2))
         bias = ops.reshape(ops.take(self.bias_table, self.index, axis=0), (tokens, tokens, heads))
@@ -117,7 +117,7 @@ class WindowAttention(layers.Layer):
             scores = ops.reshape(scores, (-1, heads, tokens, tokens))
         probs = self.attention_drop.after_softmax(scores, training=training)
         out = ops.reshape(ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3)), (-1, tokens, dim))
-        out = self.proj_drop(ops.matmul(out, self.proj) + self.proj_bias, training=training)
+        out = self.proj_drop(ops.add(ops.matmul(out, self.proj), self.proj_bias), training=training)
         out = window_reverse(out, window, height, width)
         return ops.roll(out, shift=(shift, shift), axis=(1, 2)) if shift else out
 
