@@ -298,9 +298,10 @@ def write_suite(suite: dict, folder) -> Path:
         "(no Python dispatch per pass), batch-1 latency and throughput at the batch size, in each configuration's "
         "first process.\n\n" + suite_markdown(tensorflow) + (f"\n\n{pairs}" if pairs else ""),
         "## Where each family's training step goes\n\nThe TensorFlow profiler over "
-        f"{PROFILE_STEPS} training steps of each family's reference configuration above, in its first process after "
-        "the timed steps. Op time is summed over both cores' threads, so it exceeds the step's wall time; what is "
-        "not a matmul or a convolution is what keeps MFU below the matmul peak.\n\n" + profiles_markdown(tensorflow),
+        f"{PROFILE_STEPS} training steps of each family's reference configuration above (Swin's: its CIFAR one), in "
+        "its first process after the timed steps. Op time is summed over both cores' threads, so it exceeds the "
+        "step's wall time; what is not a matmul or a convolution is what keeps MFU below the matmul peak.\n\n"
+        + profiles_markdown(tensorflow),
         "## Backends\n\nThe reference configurations in fp32 on each Keras backend, in fresh processes (JAX and "
         "torch: one each, so a figure may be off by the 20 % one process swings; TensorFlow: the median row above), "
         "the same model code and the same random batches through the same `fit`; the first step, which traces and "

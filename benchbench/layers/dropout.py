@@ -93,16 +93,20 @@ def _int32_seed(seed):
 class Dropout(layers.Dropout):
     """Keras' Dropout (same arguments, config and seed generator) with the half-bits mask on TensorFlow."""
 
+    def _fast_path(self, training) -> bool:
+        """Whether this call drops on TensorFlow with the half-bits mask: training with a rate that is not within
+        2^-17 of 1 (those take Keras' path)."""
+        return (bool(training) and self.rate > 0 and keras.backend.backend() == "tensorflow"
+                and drop_threshold(self.rate) < RESOLUTION)
+
     def call(self, inputs, training=False):
-        if (not (training and self.rate > 0) or keras.backend.backend() != "tensorflow"
-                or drop_threshold(self.rate) >= RESOLUTION):  # a rate within 2^-17 of 1: Keras' path
+        if not self._fast_path(training):
             return super().call(inputs, training=training)
         return tensorflow_dropout(inputs, self.rate, self.noise_shape, _int32_seed(self.seed_generator.next()))
 
     def after_softmax(self, scores, training=False):
         """This dropout on softmax(scores) over the last axis (attention probabilities): on TensorFlow one gradient
         for both (tensorflow_softmax_dropout), the same values and random stream as calling the layer on them."""
-        if (not (training and self.rate > 0) or keras.backend.backend() != "tensorflow" or self.noise_shape
-                or drop_threshold(self.rate) >= RESOLUTION):
+        if not self._fast_path(training) or self.noise_shape:
             return self(keras.ops.softmax(scores, axis=-1), training=training)
         return tensorflow_softmax_dropout(scores, self.rate, _int32_seed(self.seed_generator.next()))
