@@ -166,7 +166,7 @@ def add_bench(sub) -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=at_least(1), default=20,
                        help="timed training steps, after 3 warm-up steps (default 20)")
     bench.add_argument("--repeats", type=at_least(1), help="measure in N fresh processes and report the median "
-                       "(default 1; with --suite at most N, default 3, stopping at 2 where they agree within 5 %%; "
+                       "(default 1; with --suite at most N, default 3, stopping at 2 where they agree within 10 %%; "
                        "3 per side with --overhead)")
     bench.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                        help="a model option, e.g. --set dropout=0 (repeatable; default: none)")
