@@ -175,6 +175,22 @@ def _compiled(fn, image_size: int):
     return torch.no_grad()(fn)
 
 
+def copy_bandwidth(megabytes: int = 256, repeats: int = 8) -> float:
+    """This process's memory copy rate in GB/s (bytes read plus bytes written), the median of `repeats` NumPy
+    copies of a float32 array of `megabytes`, far beyond the caches: one thread, as an element-wise op's share of
+    a core sees memory. What is not a matmul in a training step is bound by it, and on a shared machine it moves
+    with the neighbours while the matmul peak stays (the bench records it in every process, beside its MFU)."""
+    source = np.ones(megabytes * 2**20 // 4, dtype=np.float32)
+    target = np.empty_like(source)
+    np.copyto(target, source)  # the pages touched before timing
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(target, source)
+        seconds.append(time.perf_counter() - start)
+    return 2 * source.nbytes / statistics.median(seconds) / 1e9
+
+
 def reset_peak_memory() -> None:
     """Starts a new peak-memory window, so a run measured inside a long-lived worker reports its own peak."""
     if keras.backend.backend() == "tensorflow":

@@ -61,6 +61,29 @@ def test_a_model_and_its_matched_pair_are_set_side_by_side():
     assert pair_markdown([swin, other]) == ""
 
 
+def test_processes_set_mfu_beside_the_copy_rate_and_rank_them():
+    """Rows of more than one process list each process's MFU and memory copy rate; over every such process, the
+    rank correlation of MFU (over its row's median) with the copy rate: 1 when the slower processes of every row
+    met the slower memory, -1 when they met the faster."""
+    from benchbench.bench.tables import processes_markdown
+    from benchbench.measure import copy_bandwidth
+
+    def row(model, runs):
+        return {"model": model, "model_args": {}, "repeats": [{"mfu": m, "copy_gb_s": c} for m, c in runs]}
+
+    together = [row("vit_keras", [(0.30, 20.0), (0.35, 22.0), (0.40, 25.0)]), row("vit_tiny", [(0.55, 21.0),
+                                                                                               (0.60, 24.0)])]
+    text = processes_markdown(together + [row("shiftvit_keras", [(0.5, 22.0)])])  # one process: no row
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines() if line[:1] == "|"]
+    assert ["`vit_keras`", "tensorflow", "30.0 / 20.0, 35.0 / 22.0, 40.0 / 25.0"] in rows
+    assert "shiftvit_keras" not in text and "over these 5 processes" in text.lower() and "rho = 1.00" in text
+    against = [row("vit_keras", [(0.30, 25.0), (0.35, 22.0), (0.40, 20.0)]), row("vit_tiny", [(0.55, 24.0),
+                                                                                              (0.60, 21.0)])]
+    assert "rho = -1.00" in processes_markdown(against)
+    assert processes_markdown([row("vit_keras", [(0.3, 20.0)])]) == ""
+    assert 0.1 < copy_bandwidth(megabytes=16, repeats=3) < 10_000  # GB/s: any machine's memory
+
+
 def test_bench_json_and_usage_errors(capsys):
     assert cli.main(["bench", "--model", "shiftvit_keras", "--image-size", "32", "--batch-size", "8", "--steps", "2",
                      "--set", "depths=(1, 1, 1, 1)", "--peak-gflops", "1e4", "--json"]) == 0

@@ -128,6 +128,7 @@ def bench(config: BenchConfig, peak: float | None = None) -> dict:
 
     from benchbench.measure import (
         StepTimer,
+        copy_bandwidth,
         environment,
         forward_flops,
         inference_speed,
@@ -158,6 +159,7 @@ def bench(config: BenchConfig, peak: float | None = None) -> dict:
                   shuffle=False)
         step = timer.median_step_seconds()
         memory = peak_memory()  # training's: read before the profile and inference, which only some processes run
+        bandwidth = copy_bandwidth()  # after the peak's reading: its arrays are not the model's
         profile = _profile(model, data, config.steps) if config.profile else None
         inference = (inference_speed(model, size, config.batch_size) if config.inference else
                      {"inference_images_per_second": None, "inference_latency_ms": None})
@@ -169,7 +171,7 @@ def bench(config: BenchConfig, peak: float | None = None) -> dict:
             "params": params, "gflops": flops / 1e9, "train_step_seconds": step, "train_images_per_second": train_ips,
             "first_step_seconds": timer.first_step_seconds,
             "inference_images_per_second": inference["inference_images_per_second"],
-            "latency_ms": inference["inference_latency_ms"], **memory,
+            "latency_ms": inference["inference_latency_ms"], **memory, "copy_gb_s": bandwidth,
             "peak_gflops": peak / 1e9, "mfu": 3 * flops * train_ips / peak, "host": socket.gethostname(),
             "model_args": dict(config.model_args), "profile": profile, "environment": environment()}
 
@@ -235,7 +237,7 @@ def bench_repeated(config: BenchConfig, repeats: int, settle: float | None = Non
     records.sort(key=lambda r: r["train_images_per_second"])
     median = dict(records[(len(records) - 1) // 2])
     median.update({key: first[key] for key in ("inference", "inference_images_per_second", "latency_ms")})
-    median["repeats"] = [{"train_images_per_second": r["train_images_per_second"], "mfu": r["mfu"]} for r in records]
+    median["repeats"] = [{key: r.get(key) for key in ("train_images_per_second", "mfu", "copy_gb_s")} for r in records]
     median["profile"] = first["profile"]
     return median
 

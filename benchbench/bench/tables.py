@@ -194,6 +194,31 @@ def _spread(r: dict) -> str:
             f"{max(x['train_images_per_second'] for x in runs):.0f})") if len(runs) > 1 else ""
 
 
+def processes_markdown(records: list[dict]) -> str:
+    """Each row's processes, MFU beside the memory copy rate measured in the same process, and how the two rank
+    together over every process of a row that had more than one: whether a slow process is a slow memory system."""
+    from scipy import stats
+
+    rows, relative, copies = [], [], []
+    for r in records:
+        runs = [x for x in r.get("repeats") or [] if x.get("copy_gb_s")]
+        if len(runs) < 2:
+            continue
+        rows.append([_label(r), _backend(r), ", ".join(f"{100 * x['mfu']:.1f} / {x['copy_gb_s']:.1f}" for x in runs)])
+        middle = statistics.median(x["mfu"] for x in runs)
+        relative += [x["mfu"] / middle for x in runs]
+        copies += [x["copy_gb_s"] for x in runs]
+    if not rows:
+        return ""
+    text = _table(rows, ["model", "backend", "processes: MFU % / copy GB/s (slowest first)"])
+    if len(copies) >= 5:
+        rho, p = stats.spearmanr(relative, copies)
+        text += (f"\n\nOver these {len(copies)} processes, the rank correlation (Spearman) of a process's MFU over "
+                 f"its row's median with its copy rate: rho = {rho:.2f} (two-sided p = {p:.2g}; it assumes the "
+                 "processes independent).")
+    return text
+
+
 def precision_markdown(probe: dict) -> str:
     """What precision = "auto" measured and chose on this machine."""
     rows = [[name, f"{seconds['fp32'] * 1000:.0f}", f"{seconds['bf16'] * 1000:.0f}", f"{probe['speedups'][name]:.2f}x"]
@@ -279,7 +304,7 @@ def write_suite(suite: dict, folder) -> Path:
     tensorflow = [r for r in records if _backend(r) == "tensorflow"]
     env = tensorflow[0]["environment"]
     path = Path(folder) / f"{records[0]['host']}.md"
-    pairs = pair_markdown(tensorflow)
+    pairs, processes = pair_markdown(tensorflow), processes_markdown(tensorflow)
     sections = [
         f"# benchbench bench: {records[0]['host']}\n\n{env.get('device')}, {env.get('cpu_count')} CPUs, "
         f"{'with' if suite['amx'] else 'without'} AMX (`amx_bf16` in /proc/cpuinfo); keras {env.get('keras')}, "
@@ -296,7 +321,9 @@ def write_suite(suite: dict, folder) -> Path:
         f"{SATURATED_SECONDS:g} s, which saturates the cores) of the same precision measured once per backend and "
         "precision, in the first process of its first row. Inference: forward passes chained in one compiled loop "
         "(no Python dispatch per pass), batch-1 latency and throughput at the batch size, in each configuration's "
-        "first process.\n\n" + suite_markdown(tensorflow) + (f"\n\n{pairs}" if pairs else ""),
+        "first process.\n\n" + suite_markdown(tensorflow) + (f"\n\n{pairs}" if pairs else "")
+        + ("\n\nEach process also times NumPy copies of 256 MB (one thread, median of 8, after its timed steps): "
+           "the memory system the element-wise work of its steps met.\n\n" + processes if processes else ""),
         "## Where each family's training step goes\n\nThe TensorFlow profiler over "
         f"{PROFILE_STEPS} training steps of each family's reference configuration above (Swin's: its CIFAR one), in "
         "its first process after the timed steps. Op time is summed over both cores' threads, so it exceeds the "
